@@ -1,0 +1,92 @@
+"""The root of the command line: global options, one sub-app per group, the one error handler."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from lumidb import __version__, exit_codes
+from lumidb.commands import doctor as doctor_cmd
+from lumidb.commands import migrate, server
+from lumidb.commands.runtime import Runtime
+from lumidb.errors import LumidbError
+
+
+class LumidbGroup(TyperGroup):
+    """Turns lumidb's errors into one line on stderr and their exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except LumidbError as exc:
+            state = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+            if state.debug:
+                traceback.print_exc()
+            if state.output.json:
+                state.output.emit_json(
+                    {
+                        "version": 1,
+                        "kind": "error",
+                        "error": exc.message,
+                        "hint": exc.hint,
+                        "exit_code": exc.exit_code,
+                    }
+                )
+            state.output.error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            state = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+            state.output.error("interrupted")
+            raise typer.Exit(exit_codes.FAILED) from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("typer") or isinstance(exc, SystemExit):
+                raise
+            state = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+            if state.debug:
+                traceback.print_exc()
+            first = (str(exc).strip().splitlines() or [""])[0]
+            state.output.error(
+                f"unexpected {type(exc).__name__}: {first} (run with --debug for the traceback)"
+            )
+            raise typer.Exit(exit_codes.FAILED) from None
+
+
+app = typer.Typer(
+    name="lumidb",
+    cls=LumidbGroup,
+    help="Database operations for LumiAI on PostgreSQL: migrate, back up, restore, seed, purge.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(migrate.app, name="migrate")
+app.add_typer(server.app, name="server")
+app.command(name="doctor")(doctor_cmd.doctor)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lumidb {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """lumidb: safe, honest database chores for LumiAI."""
+    ctx.obj = Runtime(debug=debug)
+
+
+def main() -> None:
+    app()

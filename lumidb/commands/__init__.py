@@ -1,0 +1,1 @@
+"""The command layer: options, confirmation and rendering; one module per command group."""

@@ -1,0 +1,312 @@
+"""The database a command works on: parsing, masking, and opening connections.
+
+Every URL form and connection quirk is handled here and nowhere else (pgcli's model):
+Prisma's ``?schema=`` and its other client-only parameters, ``postgres://`` and
+``postgresql://``, percent-encoded passwords, libpq parameters passed through. The
+password never leaves this module except through ``child_env`` (``PGPASSWORD`` in a
+child program's environment) and the driver's own connect call.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from lumidb.errors import ConnectionFailed, UsageError
+
+if TYPE_CHECKING:
+    import psycopg
+    from sqlalchemy import Engine
+
+# Query parameters that Prisma understands and libpq rejects.
+PRISMA_ONLY_PARAMS = frozenset(
+    {
+        "schema",
+        "connection_limit",
+        "pool_timeout",
+        "pgbouncer",
+        "socket_timeout",
+        "statement_cache_size",
+        "connect_timeout_prisma",
+        "sslaccept",
+        "sslidentity",
+        "sslpassword",
+        "sslcert_prisma",
+    }
+)
+
+# libpq parameters that lumidb sets itself or that carry the password.
+_RESERVED_PARAMS = frozenset({"password", "passfile", "user", "dbname", "host", "port"})
+
+MASK = "***"
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """One PostgreSQL database, as lumidb and its child programs reach it."""
+
+    host: str
+    port: int
+    user: str
+    dbname: str
+    schema: str = "public"
+    password: str | None = field(default=None, repr=False)
+    params: tuple[tuple[str, str], ...] = ()
+    source: str = "DATABASE_URL"
+    pgbouncer: bool = False
+    connect_timeout: int = 5
+
+    # --- what may be shown -------------------------------------------------
+    def masked_url(self) -> str:
+        """The URL with the password replaced by ``***``: the only way a URL is shown."""
+        return self._url(MASK if self.password else None)
+
+    def url_without_password(self) -> str:
+        """A Prisma-form URL with no password, for a passwordless local server."""
+        return self._url(None)
+
+    def _url(self, password: str | None) -> str:
+        auth = quote(self.user, safe="")
+        if password is not None:
+            auth += ":" + (password if password == MASK else quote(password, safe=""))
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        query = [f"schema={quote(self.schema, safe='')}"]
+        query += [f"{k}={quote(v, safe='')}" for k, v in self.params]
+        if host.startswith("/"):
+            query.append(f"host={quote(host, safe='/')}")
+            host = ""
+        return f"postgresql://{auth}@{host}:{self.port}/{quote(self.dbname, safe='')}?" + "&".join(
+            query
+        )
+
+    @property
+    def sslmode(self) -> str | None:
+        return dict(self.params).get("sslmode")
+
+    @property
+    def needs_ssl(self) -> bool:
+        """True when the connection insists on TLS, so client programs must support it."""
+        return self.sslmode in {"require", "verify-ca", "verify-full"}
+
+    @property
+    def where(self) -> str:
+        """``host:port/dbname``, for messages."""
+        return f"{self.host}:{self.port}/{self.dbname}"
+
+    def for_database(self, dbname: str) -> DatabaseTarget:
+        """The same server and credentials, another database (scratch databases, tests)."""
+        return replace(self, dbname=dbname)
+
+    # --- how it is reached --------------------------------------------------
+    def conninfo_params(self, application_name: str = "lumidb") -> dict[str, Any]:
+        """Keyword arguments for ``psycopg.connect`` (the password included)."""
+        params: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "dbname": self.dbname,
+            "application_name": application_name,
+            "connect_timeout": self.connect_timeout,
+        }
+        params.update(dict(self.params))
+        if self.password is not None:
+            params["password"] = self.password
+        options = params.get("options", "")
+        params["options"] = f"{options} -c search_path={_quote_ident(self.schema)}".strip()
+        return params
+
+    def child_dsn(self) -> str:
+        """A libpq keyword/value string for child programs' ``--dbname``: no password."""
+        params = self.conninfo_params()
+        params.pop("password", None)
+        params.pop("options", None)
+        params.pop("application_name", None)
+        return " ".join(f"{k}={_quote_conninfo(str(v))}" for k, v in params.items())
+
+    def child_env(self, application_name: str = "lumidb") -> dict[str, str]:
+        """The environment of a child program: the password travels here, never in argv."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("PG") or k in {"PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"}
+        }
+        env["PGAPPNAME"] = application_name
+        env["PGCONNECT_TIMEOUT"] = str(self.connect_timeout)
+        if self.password is not None:
+            env["PGPASSWORD"] = self.password
+        return env
+
+    def sqlalchemy_url(self) -> Any:
+        """A SQLAlchemy ``URL`` for the psycopg 3 driver."""
+        from sqlalchemy.engine import URL
+
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.user,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            database=self.dbname,
+            query=dict(self.params),
+        )
+
+
+def parse_database_url(
+    url: str, *, source: str = "DATABASE_URL", connect_timeout: int = 5
+) -> DatabaseTarget:
+    """Parse a PostgreSQL URL (Prisma's form included) into a ``DatabaseTarget``.
+
+    A malformed URL raises ``UsageError`` naming the problem without the password.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port_text = parts.port
+    except ValueError as exc:
+        reason = str(exc).split(":")[0]
+        raise UsageError(
+            f"{source} is malformed: {reason}", hint="check the host and port"
+        ) from None
+    if parts.scheme not in {"postgresql", "postgres"}:
+        shown = parts.scheme or "(none)"
+        raise UsageError(
+            f"{source} must start with postgresql:// (its scheme is {shown})",
+            hint="use the form postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+        )
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    params: dict[str, str] = {}
+    schema = "public"
+    pgbouncer = False
+    host = unquote(parts.hostname or "")
+    port = port_text or 5432
+    valid = _libpq_keywords()
+    for key, value in query:
+        if key == "schema":
+            schema = value or "public"
+        elif key == "pgbouncer":
+            pgbouncer = value.lower() == "true"
+        elif key in PRISMA_ONLY_PARAMS:
+            continue
+        elif key == "host":
+            host = value
+        elif key == "port":
+            if not value.isdigit():
+                raise UsageError(f"{source} is malformed: port {value!r} is not a number")
+            port = int(value)
+        elif key in _RESERVED_PARAMS:
+            raise UsageError(f"{source}: put {key} in the URL itself, not in its query string")
+        elif key not in valid:
+            raise UsageError(
+                f"{source} has an unknown parameter {key!r}",
+                hint="remove it, or use a libpq parameter such as sslmode or connect_timeout",
+            )
+        else:
+            params[key] = value
+    if not host:
+        raise UsageError(f"{source} names no host", hint="use postgresql://USER@HOST:PORT/DATABASE")
+    dbname = unquote(parts.path.lstrip("/"))
+    if not dbname:
+        raise UsageError(
+            f"{source} names no database", hint="add /DATABASE after the host and port"
+        )
+    user = unquote(parts.username or "") or os.environ.get("USER", "postgres")
+    password = unquote(parts.password) if parts.password is not None else None
+    timeout = int(params.pop("connect_timeout", connect_timeout) or connect_timeout)
+    return DatabaseTarget(
+        host=host,
+        port=port,
+        user=user,
+        dbname=dbname,
+        schema=schema,
+        password=password or None,
+        params=tuple(params.items()),
+        source=source,
+        pgbouncer=pgbouncer,
+        connect_timeout=timeout,
+    )
+
+
+def _libpq_keywords() -> frozenset[str]:
+    from psycopg import pq
+
+    return frozenset(opt.keyword.decode() for opt in pq.Conninfo.get_defaults())
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_conninfo(value: str) -> str:
+    if value and all(c not in value for c in " '\\"):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def describe_connect_error(target: DatabaseTarget, exc: BaseException) -> ConnectionFailed:
+    """Turn a driver error into one line naming host, port and cause (no password)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if target.password:
+        text = text.replace(target.password, MASK)
+    text = text.removeprefix("connection failed: ")
+    hint = None
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        hint = "check the user and password in " + target.source
+    elif "does not exist" in lowered and "database" in lowered:
+        hint = "create the database, or fix the name in " + target.source
+    elif "refused" in lowered or "timeout" in lowered or "timed out" in lowered:
+        hint = "is the server running and reachable from here?"
+    elif "ssl" in lowered:
+        hint = "check sslmode in " + target.source
+    return ConnectionFailed(
+        f"cannot connect to {target.host}:{target.port} ({target.dbname}): {text}", hint=hint
+    )
+
+
+@contextmanager
+def connect(
+    target: DatabaseTarget, *, application_name: str = "lumidb", autocommit: bool = True
+) -> Iterator[psycopg.Connection[Any]]:
+    """A psycopg connection to the target, closed on exit; failures become ``ConnectionFailed``."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(autocommit=autocommit, **target.conninfo_params(application_name))
+    except psycopg.OperationalError as exc:
+        raise describe_connect_error(target, exc) from None
+    with conn:
+        yield conn
+
+
+def round_trip_ms(target: DatabaseTarget) -> tuple[float, float, str]:
+    """Connect, ask the server's version; return (connect ms, query ms, version string)."""
+    started = time.perf_counter()
+    with connect(target, application_name="lumidb doctor") as conn:
+        connected = time.perf_counter()
+        row = conn.execute("SELECT current_setting('server_version')").fetchone()
+        done = time.perf_counter()
+    version = str(row[0]) if row else "unknown"
+    return (connected - started) * 1000, (done - connected) * 1000, version
+
+
+def server_version_num(conn: psycopg.Connection[Any]) -> int:
+    """The server's version as an integer (``180006``), from an open connection."""
+    return int(conn.info.server_version)
+
+
+def make_engine(target: DatabaseTarget, *, application_name: str = "lumidb") -> Engine:
+    """A SQLAlchemy engine for the target; its connections use the target's schema."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    params = target.conninfo_params(application_name)
+    connect_args = {
+        "application_name": application_name,
+        "connect_timeout": params["connect_timeout"],
+        "options": params["options"],
+    }
+    return create_engine(target.sqlalchemy_url(), poolclass=NullPool, connect_args=connect_args)

@@ -1,0 +1,258 @@
+"""The one place that turns results into output: a rich view for people, JSON for programs.
+
+Every result a command shows passes through ``show``: with ``--json`` it becomes one
+JSON document on stdout (``{"version": 1, "kind": ..., ...}``, the same fields a
+person sees); with ``--quiet`` nothing; otherwise the view registered for its type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rich.markup import escape
+from rich.table import Table
+
+from lumidb.console import Output
+
+JSON_VERSION = 1
+T = TypeVar("T")
+# Views are keyed by the result's class name, so importing this module imports no core
+# module (and none of their heavy libraries): `lumidb --help` stays fast.
+_VIEWS: dict[str, Callable[[Output, Any], None]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerStopped:
+    stopped: bool
+    state_dir: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    items: list[str]
+
+
+def view(kind: str) -> Callable[[Callable[[Output, T], None]], Callable[[Output, T], None]]:
+    def register(func: Callable[[Output, T], None]) -> Callable[[Output, T], None]:
+        _VIEWS[kind] = func
+        return func
+
+    return register
+
+
+def to_document(result: Any) -> dict[str, Any]:
+    """The JSON document of a result: a stable shape with a version field."""
+    body = (
+        dataclasses.asdict(result)
+        if dataclasses.is_dataclass(result) and not isinstance(result, type)
+        else {"value": result}
+    )
+    for name in ("ok", "up_to_date"):
+        if hasattr(result, name) and name not in body:
+            body[name] = getattr(result, name)
+    if "version" in body or "kind" in body:
+        raise TypeError(f"{type(result).__name__} must not have a field named version or kind")
+    return {"version": JSON_VERSION, "kind": _kind(type(result)), **body}
+
+
+def _kind(kind: type) -> str:
+    name = kind.__name__
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def show(output: Output, result: Any, *, to_stderr: bool = False) -> None:
+    """Render ``result``: JSON, nothing (quiet), or its human view.
+
+    ``to_stderr`` shows a plan to a person even in ``--json`` mode without touching
+    stdout, which then carries only the final document.
+    """
+    if output.json and not to_stderr:
+        output.emit_json(to_document(result))
+        return
+    if output.quiet:
+        return
+    viewer = _VIEWS.get(type(result).__name__)
+    if viewer is None:
+        output.out.print(escape(str(result)))
+        return
+    if to_stderr:
+        viewer(Output(json=False, quiet=False, out=output.err, err=output.err), result)
+    else:
+        viewer(output, result)
+
+
+def _ok(flag: bool) -> str:
+    return "[green]✓[/]" if flag else "[red]✗[/]"
+
+
+# --- views ----------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from lumidb import doctor as _doctor
+    from lumidb import migrations as _m
+    from lumidb import server as _server
+
+
+@view("DoctorReport")
+def _doctor_view(output: Output, report: _doctor.DoctorReport) -> None:
+    for check in report.checks:
+        output.out.print(f"{_ok(check.ok)} [bold]{check.name}[/]: {escape(check.detail)}")
+        if not check.ok and check.fix:
+            output.out.print(f"    [yellow]fix:[/] {escape(check.fix)}")
+    summary = "[green]all checks passed[/]" if report.ok else "[red]some checks failed[/]"
+    output.out.print(summary)
+
+
+@view("ServerStatus")
+def _server_status_view(output: Output, status: _server.ServerStatus) -> None:
+    if not status.created:
+        output.out.print(
+            f"no local server yet in {escape(status.state_dir)} (`lumidb server start` creates one)"
+        )
+        return
+    state = "[green]running[/]" if status.running else "[yellow]stopped[/]"
+    output.out.print(
+        f"local PostgreSQL {status.postgres_version}: {state} (pid {status.pid or '-'})"
+    )
+    output.out.print(f"  data: {escape(status.state_dir)}")
+    output.out.print(f"  url:  {escape(status.url or '')}")
+
+
+@view("StartResult")
+def _server_start_view(output: Output, result: _server.StartResult) -> None:
+    if result.created:
+        what = "created and started"
+    elif result.started:
+        what = "started"
+    else:
+        what = "already running"
+    output.out.print(f"local PostgreSQL {what}: {escape(result.url)}")
+
+
+@view("ServerStopped")
+def _server_stopped_view(output: Output, result: ServerStopped) -> None:
+    output.out.print(
+        "local PostgreSQL stopped" if result.stopped else "local PostgreSQL was not running"
+    )
+
+
+def _revisions_table(revisions: list[_m.RevisionInfo], *, title: str) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False)
+    table.add_column("revision")
+    table.add_column("message")
+    table.add_column("file", style="dim")
+    for rev in revisions:
+        table.add_row(rev.revision, escape(rev.message), escape(rev.file))
+    return table
+
+
+@view("DeployResult")
+def _deploy_view(output: Output, result: _m.DeployResult) -> None:
+    if result.applied:
+        output.out.print(
+            _revisions_table(result.applied, title=f"applied {len(result.applied)} revision(s)")
+        )
+    else:
+        output.out.print("no pending revisions")
+    output.out.print(
+        f"database at {', '.join(result.current)}; environment recorded: {result.environment}"
+    )
+
+
+@view("DevResult")
+def _dev_view(output: Output, result: _m.DevResult) -> None:
+    if result.generated:
+        output.out.print(
+            f"wrote revision {result.generated.revision}: {escape(result.generated.path)}"
+        )
+    if result.applied:
+        output.out.print(
+            _revisions_table(result.applied, title=f"applied {len(result.applied)} revision(s)")
+        )
+    if not (result.generated or result.applied):
+        output.out.print("database is up to date with the models")
+    output.out.print(f"database at {', '.join(result.current) or 'base'}")
+
+
+@view("NewRevision")
+def _new_view(output: Output, result: _m.NewRevision) -> None:
+    output.out.print(f"wrote revision {result.revision}: {escape(result.path)}")
+    for op in result.operations:
+        output.out.print(f"  {escape(op)}")
+    if not result.operations:
+        output.out.print("  (empty: fill in upgrade() and downgrade())")
+
+
+@view("MigrationStatus")
+def _status_view(output: Output, result: _m.MigrationStatus) -> None:
+    output.out.print(f"database: {escape(result.database)}")
+    if result.unadopted:
+        output.out.print(
+            "[yellow]tables exist but lumidb has no history here[/]: run `lumidb migrate adopt`"
+        )
+    output.out.print(f"current:  {', '.join(result.current) or 'none'}")
+    output.out.print(f"head:     {', '.join(result.heads)}")
+    if result.pending:
+        output.out.print(
+            _revisions_table(result.pending, title=f"[yellow]{len(result.pending)} pending[/]")
+        )
+    for item in result.drift:
+        output.out.print(f"[yellow]drift:[/] {escape(item)}")
+    if result.up_to_date:
+        output.out.print("[green]up to date[/]")
+
+
+@view("Drift")
+def _drift_view(output: Output, result: Drift) -> None:
+    output.out.print("the models differ from the database:")
+    for item in result.items:
+        output.out.print(f"  {escape(item)}")
+
+
+@view("HistoryResult")
+def _history_view(output: Output, result: _m.HistoryResult) -> None:
+    table = Table(show_edge=False)
+    for column in ("", "revision", "message", "file"):
+        table.add_column(column)
+    for rev in result.revisions:
+        mark = "[green]applied[/]" if rev.applied else "[yellow]pending[/]"
+        table.add_row(
+            mark,
+            rev.revision + (" (head)" if rev.is_head else ""),
+            escape(rev.message),
+            escape(rev.file),
+        )
+    output.out.print(table)
+
+
+@view("DownPlan")
+def _down_plan_view(output: Output, plan: _m.DownPlan) -> None:
+    where = "[bold red]PRODUCTION[/] " if plan.production else ""
+    output.out.print(f"{where}database: {escape(plan.database)}")
+    output.out.print(
+        _revisions_table(
+            plan.revert, title=f"will revert {len(plan.revert)} revision(s), down to {plan.target}"
+        )
+    )
+
+
+@view("DownResult")
+def _down_view(output: Output, result: _m.DownResult) -> None:
+    output.out.print(
+        f"reverted {len(result.reverted)} revision(s); database at {', '.join(result.current) or 'base'}"
+    )
+
+
+@view("AdoptResult")
+def _adopt_view(output: Output, result: _m.AdoptResult) -> None:
+    if result.already:
+        output.out.print(f"already managed by lumidb (at {result.revision}); nothing to do")
+    elif result.adopted:
+        output.out.print(
+            f"[green]adopted[/]: the schema matches revision {result.revision}, now recorded as applied"
+        )
+    else:
+        output.out.print(f"[red]the schema differs from revision {result.revision}:[/]")
+        for item in result.differences:
+            output.out.print(f"  - {escape(item)}")

@@ -1,0 +1,1 @@
+"""The LumiAI schema in code (``models``) and its Alembic migrations (``migrations/``)."""

@@ -10,7 +10,7 @@ from typer.core import TyperGroup
 
 from lumidb import __version__, exit_codes
 from lumidb.commands import doctor as doctor_cmd
-from lumidb.commands import migrate, server
+from lumidb.commands import backup, backups, migrate, restore, server
 from lumidb.commands.runtime import Runtime
 from lumidb.errors import LumidbError
 
@@ -68,6 +68,9 @@ app = typer.Typer(
 app.add_typer(migrate.app, name="migrate")
 app.add_typer(server.app, name="server")
 app.command(name="doctor")(doctor_cmd.doctor)
+app.command(name="backup")(backup.backup)
+app.add_typer(backups.app, name="backups")
+app.command(name="restore-latest")(restore.restore_latest)
 
 
 def _version(value: bool) -> None:

@@ -93,6 +93,7 @@ def snapshot(conn: Any, schema: str) -> Catalog:
         JOIN pg_class t ON t.oid = c.conrelid
         JOIN pg_namespace n ON n.oid = t.relnamespace
         WHERE n.nspname = %s AND t.relname <> ALL(%s)
+          AND c.contype <> 'n'  -- NOT NULL (PostgreSQL 18+) is part of the columns
         """,
         (schema, list(BOOKKEEPING_TABLES)),
     ):

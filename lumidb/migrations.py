@@ -117,9 +117,12 @@ class AdoptResult:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """The Alembic configuration, built in code: no alembic.ini, no second URL."""
+    from argparse import Namespace
+
     from alembic.config import Config
 
-    cfg = Config(stdout=io.StringIO())
+    # quiet: Alembic would print "Generating ..." on stdout, which belongs to lumidb's output.
+    cfg = Config(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True))
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("file_template", FILE_TEMPLATE)
     cfg.set_main_option("truncate_slug_length", "40")
@@ -293,10 +296,21 @@ def status(target: DatabaseTarget) -> MigrationStatus:
     )
 
 
+def _ensure_schema(conn: Connection, target: DatabaseTarget) -> None:
+    """Create the URL's ``schema=`` when it is missing, as Prisma does."""
+    from sqlalchemy import text
+
+    if target.schema != "public":
+        quoted = '"' + target.schema.replace('"', '""') + '"'
+        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+        conn.commit()
+
+
 def _upgrade(conn: Connection, target: DatabaseTarget) -> list[RevisionInfo]:
     """Apply pending revisions, one transaction each; name the revision that fails."""
     from alembic import command
 
+    _ensure_schema(conn, target)
     script = script_directory()
     pending = _pending(script, _current_heads(conn))
     if not pending:
@@ -571,9 +585,8 @@ def adopt(target: DatabaseTarget, *, lock_timeout: float) -> AdoptResult:
                 f"{target.dbname} has no LumiAI tables to adopt",
                 hint="for an empty database, run `lumidb migrate deploy`",
             )
-        with connect(target, application_name="lumidb migrate adopt") as raw:
-            live = catalog.snapshot(raw, target.schema)
-            expected = first_revision_catalog(raw)
+        live = catalog.snapshot(conn.connection.driver_connection, target.schema)
+        expected = first_revision_catalog(conn)
         found = catalog.differences(expected, live)
         if found:
             return AdoptResult(
@@ -590,21 +603,21 @@ def adopt(target: DatabaseTarget, *, lock_timeout: float) -> AdoptResult:
     )
 
 
-def first_revision_catalog(raw: Any) -> catalog.Catalog:
+def first_revision_catalog(conn: Connection) -> catalog.Catalog:
     """The catalog that revision 0001 creates, built in a throwaway schema and rolled back."""
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import StaticPool
+    from sqlalchemy import text
 
     scratch = "lumidb_adopt_check"
     module = script_directory().get_revision(FIRST_REVISION).module
-    with raw.transaction(force_rollback=True):
-        raw.execute(f"CREATE SCHEMA {scratch}")
-        raw.execute(f"SET LOCAL search_path TO {scratch}")
-        engine = create_engine("postgresql+psycopg://", creator=lambda: raw, poolclass=StaticPool)
-        with engine.connect() as conn:
-            with Operations.context(MigrationContext.configure(conn)):
-                module.upgrade()
-            result = catalog.snapshot(raw, scratch)
-    return result
+    conn.rollback()
+    transaction = conn.begin()
+    try:
+        conn.execute(text(f"CREATE SCHEMA {scratch}"))
+        conn.execute(text(f"SET LOCAL search_path TO {scratch}"))
+        with Operations.context(MigrationContext.configure(conn)):
+            module.upgrade()
+        return catalog.snapshot(conn.connection.driver_connection, scratch)
+    finally:
+        transaction.rollback()

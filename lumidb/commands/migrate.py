@@ -11,7 +11,11 @@ from lumidb.commands.confirmation import confirm
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOption, runtime
 
 app = typer.Typer(
-    help="Apply, write and inspect schema revisions. Bare `lumidb migrate` runs the development flow.",
+    help=(
+        "Apply, write and inspect schema revisions. Bare `lumidb migrate` runs the development flow:"
+        " apply pending revisions, then write and apply a new one if the models changed.\n\n"
+        "Example: lumidb migrate --name add_user_phone"
+    ),
     invoke_without_command=True,
 )
 

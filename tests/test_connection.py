@@ -1,0 +1,115 @@
+"""URL parsing, masking and connection failures: the one place every URL goes through."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import APP_PASSWORD, Cli, url_of
+
+from lumidb.connection import DatabaseTarget, parse_database_url
+from lumidb.errors import UsageError
+
+
+def test_prisma_url_drops_client_only_parameters_and_keeps_libpq_ones() -> None:
+    t = parse_database_url(
+        "postgresql://lumiai:p%40ss%2Fw@db.example.com:6543/lumiai?schema=shop&connection_limit=5"
+        "&pool_timeout=10&pgbouncer=true&sslmode=require&connect_timeout=3"
+    )
+    assert (t.host, t.port, t.user, t.password, t.dbname, t.schema) == (
+        "db.example.com",
+        6543,
+        "lumiai",
+        "p@ss/w",
+        "lumiai",
+        "shop",
+    )
+    assert dict(t.params) == {"sslmode": "require"} and t.connect_timeout == 3 and t.pgbouncer
+    assert t.needs_ssl
+    assert (
+        t.masked_url()
+        == "postgresql://lumiai:***@db.example.com:6543/lumiai?schema=shop&sslmode=require"
+    )
+    assert "p@ss" not in t.child_dsn() and "password" not in t.child_dsn()
+    assert t.child_env()["PGPASSWORD"] == "p@ss/w"
+    assert "p@ss" not in repr(t)
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("mysql://u:secretpw@h/db", "must start with postgresql://"),
+        ("postgresql://u:secretpw@h:notaport/db", "malformed"),
+        ("postgresql://u:secretpw@h:5432/", "names no database"),
+        ("postgresql://u:secretpw@h/db?foo=bar", "unknown parameter 'foo'"),
+        ("postgresql://u:secretpw@/db", "names no host"),
+    ],
+)
+def test_malformed_urls_are_usage_errors_without_the_password(url: str, fragment: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_database_url(url)
+    assert fragment in str(info.value) and "secretpw" not in str(info.value)
+
+
+def test_malformed_url_exits_2_for_every_command(cli: Cli) -> None:
+    cli.setenv("DATABASE_URL", "postgresql://u:secretpw@h:notaport/db")
+    for args in (["migrate", "deploy"], ["migrate", "status"], ["migrate"]):
+        run = cli(*args)
+        assert run.exit_code == 2, args
+        assert run.stderr.startswith("error:") and len(run.stderr.strip().splitlines()) == 1
+        assert "secretpw" not in run.stderr + run.stdout
+
+
+def test_direct_url_wins_over_database_url(cli: Cli, db: DatabaseTarget) -> None:
+    cli.setenv("DATABASE_URL", "postgresql://nobody:x@127.0.0.1:1/nowhere")
+    cli.setenv("DIRECT_URL", url_of(db))
+    assert cli("migrate", "status", "--check").exit_code == 0
+
+
+def test_pgbouncer_without_direct_url_warns(cli: Cli, db: DatabaseTarget) -> None:
+    cli.setenv("DATABASE_URL", url_of(db, pgbouncer="true"))
+    run = cli("migrate", "status")
+    assert run.exit_code == 0 and "DIRECT_URL" in run.stderr
+
+
+def test_wrong_password_fails_fast_with_host_port_and_cause(cli: Cli, db: DatabaseTarget) -> None:
+    cli.setenv("DATABASE_URL", url_of(db).replace(APP_PASSWORD, "wrong-password-123"))
+    started = time.monotonic()
+    run = cli("migrate", "deploy")
+    assert run.exit_code == 1
+    assert f"{db.host}:{db.port}" in run.stderr and "password authentication failed" in run.stderr
+    assert "wrong-password-123" not in run.stderr + run.stdout
+    assert time.monotonic() - started < 10
+
+
+def test_unreachable_server_fails_within_seconds(cli: Cli) -> None:
+    cli.setenv("DATABASE_URL", "postgresql://u:pw@127.0.0.1:1/db?schema=public")
+    started = time.monotonic()
+    run = cli("migrate", "status")
+    assert run.exit_code == 1
+    assert "127.0.0.1:1" in run.stderr and "refused" in run.stderr.lower()
+    assert time.monotonic() - started < 10
+
+
+def test_unknown_environment_is_a_usage_error(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    cli.setenv("LUMIDB_ENV", "staging")
+    run = cli("migrate", "deploy")
+    assert run.exit_code == 2 and "LUMIDB_ENV" in run.stderr
+
+
+@pytest.mark.pg15
+def test_tls_server_with_password(cli: Cli, pg15: object) -> None:
+    """A server lumidb did not start, password authentication and sslmode=require."""
+    from servers import Pg15TestServer
+
+    assert isinstance(pg15, Pg15TestServer)
+    pg15.create_database("tls_app")
+    target = pg15.admin_target("tls_app", sslmode="require")
+    cli.setenv("DATABASE_URL", url_of(target))
+    run = cli("migrate", "deploy")
+    assert run.exit_code == 0, run.stderr
+    doctor = cli("doctor")
+    assert doctor.exit_code == 0, doctor.stdout
+    assert "15." in doctor.stdout and "/usr/lib/postgresql/15/bin" in doctor.stdout
+    pg15.drop_database("tls_app")

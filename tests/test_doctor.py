@@ -1,0 +1,52 @@
+"""`lumidb doctor`: green on a healthy setup, a failing check with a fix otherwise."""
+
+from __future__ import annotations
+
+from conftest import Cli, url_of
+
+from lumidb.connection import DatabaseTarget
+
+
+def test_doctor_green_on_a_migrated_database(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    run = cli("doctor")
+    assert run.exit_code == 0, run.stdout
+    for name in (
+        "configuration",
+        "database URL",
+        "connection",
+        "server version",
+        "client programs",
+        "migrations",
+        "backup directory",
+    ):
+        assert name in run.stdout
+    assert "DATABASE_URL from environment" in run.stdout and "***" in run.stdout
+
+
+def test_doctor_json_shape(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    doc = cli("doctor", "--json").json()
+    assert doc["version"] == 1 and doc["kind"] == "doctor_report" and doc["ok"] is True
+    assert all({"name", "ok", "detail", "fix"} <= set(c) for c in doc["checks"])
+
+
+def test_doctor_fails_with_a_fix_for_pending_migrations(cli: Cli, empty_db: DatabaseTarget) -> None:
+    cli.use(empty_db)
+    run = cli("doctor")
+    assert run.exit_code == 1
+    assert "lumidb migrate deploy" in run.stdout
+
+
+def test_doctor_fails_on_wrong_password(cli: Cli, db: DatabaseTarget) -> None:
+    cli.setenv("DATABASE_URL", url_of(db).replace(db.password or "", "nope"))
+    run = cli("doctor")
+    assert run.exit_code == 1 and "password" in run.stdout
+
+
+def test_doctor_flags_a_backup_dir_readable_by_others(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    (cli.workdir / "backups").mkdir(mode=0o755)
+    (cli.workdir / "backups").chmod(0o755)
+    run = cli("doctor")
+    assert run.exit_code == 1 and "chmod 700" in run.stdout

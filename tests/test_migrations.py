@@ -1,0 +1,300 @@
+"""`lumidb migrate`: deploy, the development flow, status, down, adopt, locks and the environment record."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import APP_PASSWORD, Cli, url_of
+
+from lumidb import migrations
+from lumidb.connection import DatabaseTarget, connect
+from lumidb.locks import LOCK_CLASS, LOCK_ID
+
+LUMIDB = str(Path(sys.executable).parent / "lumidb")
+PRISMA_SQL = migrations.MIGRATIONS_DIR / "versions" / "20261125_0001_initial.sql"
+
+
+def make_prisma_database(target: DatabaseTarget) -> None:
+    """What the old Prisma setup left: its schema, its history table, some data."""
+    with psycopg.connect(autocommit=True, **target.conninfo_params()) as conn:
+        conn.execute(PRISMA_SQL.read_text())
+        conn.execute(
+            """
+            CREATE TABLE "_prisma_migrations" (
+                "id" VARCHAR(36) PRIMARY KEY NOT NULL, "checksum" VARCHAR(64) NOT NULL,
+                "finished_at" TIMESTAMPTZ, "migration_name" VARCHAR(255) NOT NULL, "logs" TEXT,
+                "rolled_back_at" TIMESTAMPTZ, "started_at" TIMESTAMPTZ NOT NULL DEFAULT now(),
+                "applied_steps_count" INTEGER NOT NULL DEFAULT 0)
+            """
+        )
+        conn.execute(
+            "INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, applied_steps_count)"
+            " VALUES ('m1', 'abc', '20240101000000_init', now(), 1)"
+        )
+        conn.execute(
+            "INSERT INTO users (id, email, password, \"updatedAt\") VALUES ('u1', 'ana@example.com', 'h', now())"
+        )
+
+
+def table_exists(target: DatabaseTarget, name: str) -> bool:
+    with connect(target) as conn:
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+    return bool(row and row[0])
+
+
+def run_lumidb(
+    args: list[str], env_extra: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LUMIDB_", "PG")) and k not in {"DATABASE_URL", "NODE_ENV"}
+    }
+    env.update(env_extra)
+    return subprocess.run(
+        [LUMIDB, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def test_deploy_on_empty_database(cli: Cli, empty_db: DatabaseTarget) -> None:
+    cli.use(empty_db)
+    run = cli("migrate", "deploy", "--json")
+    assert run.exit_code == 0, run.stderr
+    doc = run.json()
+    assert doc["kind"] == "deploy_result" and doc["version"] == 1
+    assert [r["revision"] for r in doc["applied"]] == ["0001"] and doc["current"] == ["0001"]
+    assert table_exists(empty_db, "users")
+    again = cli("migrate", "deploy", "--quiet")
+    assert again.exit_code == 0 and again.stdout == ""
+
+
+def test_three_parallel_deploys_all_succeed_once(empty_db: DatabaseTarget, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": url_of(empty_db)}
+    procs = [
+        subprocess.Popen(
+            [LUMIDB, "migrate", "deploy", "--json"],
+            env={**os.environ, **env},
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [(p.returncode, *p.communicate(timeout=120)) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], results
+    import json
+
+    applied = [json.loads(out)["applied"] for _, out, _ in results]
+    assert sorted(len(a) for a in applied) == [0, 0, 1]
+    with connect(empty_db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+
+
+@pytest.fixture
+def scratch_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the migrations folder, so tests can add revisions without touching the source tree."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(migrations.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrations, "MIGRATIONS_DIR", copy)
+    return copy
+
+
+def write_revision(folder: Path, revision: str, down: str, upgrade_sql: str) -> None:
+    (folder / "versions" / f"20261126_0000_{revision}_test.py").write_text(
+        f'"""{revision}: test revision"""\nfrom alembic import op\n\nrevision = "{revision}"\n'
+        f'down_revision = "{down}"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f"def upgrade() -> None:\n    op.execute({upgrade_sql!r})\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+
+
+def test_failing_revision_leaves_schema_and_version_as_before(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path
+) -> None:
+    write_revision(scratch_migrations, "0002", "0001", "CREATE TABLE good_table (id int)")
+    write_revision(
+        scratch_migrations,
+        "0003",
+        "0002",
+        "CREATE TABLE half_done (id int); SELECT no_such_column FROM users",
+    )
+    cli.use(db)
+    run = cli("migrate", "deploy")
+    assert run.exit_code == 1
+    assert "revision 0003" in run.stderr and "no_such_column" in run.stderr
+    assert table_exists(db, "good_table") and not table_exists(db, "half_done")
+    with connect(db) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+
+
+def test_status_check_fails_when_pending(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path
+) -> None:
+    write_revision(scratch_migrations, "0002", "0001", "CREATE TABLE later_table (id int)")
+    cli.use(db)
+    run = cli("migrate", "status", "--check")
+    assert run.exit_code == 1
+    assert "0002" in run.stdout and "pending" in run.stdout
+    assert cli("migrate", "history").stdout.count("pending") == 1
+
+
+def test_dev_flow_without_terminal_refuses_when_a_name_is_needed(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path
+) -> None:
+    with connect(db) as conn:
+        conn.execute("DROP INDEX products_sku_idx")
+    cli.use(db)
+    run = cli("migrate")
+    assert run.exit_code == 3
+    assert "--name" in run.stderr
+    assert list((scratch_migrations / "versions").glob("*.py")) == list(
+        (scratch_migrations / "versions").glob("*0001*.py")
+    )
+
+
+def test_dev_flow_writes_and_applies_a_named_revision(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path
+) -> None:
+    with connect(db) as conn:
+        conn.execute("DROP INDEX products_sku_idx")
+    cli.use(db)
+    run = cli("migrate", "--name", "restore sku index")
+    assert run.exit_code == 0, run.stderr
+    written = [p for p in (scratch_migrations / "versions").glob("*.py") if "0001" not in p.name]
+    assert len(written) == 1 and written[0].name.endswith("_restore_sku_index.py")
+    assert written[0].name[:8].isdigit()
+    assert "products_sku_idx" in written[0].read_text()
+    assert cli("migrate", "status", "--check").exit_code == 0
+
+
+def test_dev_flow_refuses_in_a_non_editable_install(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(migrations, "source_tree_writable", lambda: False)
+    with connect(db) as conn:
+        conn.execute("DROP INDEX products_sku_idx")
+    cli.use(db)
+    run = cli("migrate", "--name", "x")
+    assert run.exit_code == 2 and "installed as a package" in run.stderr
+    assert cli("migrate", "new", "y", "--empty").exit_code == 2
+
+
+def test_migrate_new_empty_writes_a_revision(cli: Cli, scratch_migrations: Path) -> None:
+    run = cli("migrate", "new", "add user phone", "--empty", "--json")
+    assert run.exit_code == 0, run.stderr
+    path = Path(run.json()["path"])
+    assert path.parent == scratch_migrations / "versions" and path.name.endswith(
+        "_add_user_phone.py"
+    )
+    assert "down_revision: str | Sequence[str] | None = '0001'" in path.read_text()
+
+
+def test_down_needs_confirmation_without_terminal(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    run = cli("migrate", "down")
+    assert run.exit_code == 3 and "--yes" in run.stderr
+    assert table_exists(db, "users")
+
+
+def test_environment_record_is_raised_never_lowered(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    cli.setenv("NODE_ENV", "production")
+    assert cli("migrate", "deploy").exit_code == 0
+    cli.setenv("NODE_ENV", "development")
+    run = cli("migrate", "deploy", "--json")
+    assert run.json()["environment"] == "production"
+    down = cli("migrate", "down", "--yes")
+    assert down.exit_code == 3 and "production" in down.stderr
+    assert table_exists(db, "users")
+
+
+def test_deploy_waits_for_the_lock_then_refuses_naming_the_holder(
+    cli: Cli, db: DatabaseTarget
+) -> None:
+    with psycopg.connect(autocommit=True, **db.conninfo_params("lumidb restore-latest")) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, LOCK_ID))
+        cli.use(db)
+        cli.setenv("LUMIDB_LOCK_TIMEOUT", "1")
+        run = cli("migrate", "deploy")
+    assert run.exit_code == 3
+    assert "lumidb restore-latest" in run.stderr and "pid" in run.stderr
+
+
+def test_deploy_refuses_an_unadopted_prisma_database(cli: Cli, empty_db: DatabaseTarget) -> None:
+    make_prisma_database(empty_db)
+    cli.use(empty_db)
+    run = cli("migrate", "deploy")
+    assert run.exit_code == 3 and "lumidb migrate adopt" in run.stderr
+    assert not table_exists(empty_db, "alembic_version")
+
+
+def test_adopt_takes_over_a_prisma_database(cli: Cli, empty_db: DatabaseTarget) -> None:
+    make_prisma_database(empty_db)
+    cli.use(empty_db)
+    run = cli("migrate", "adopt", "--json")
+    assert run.exit_code == 0, run.stderr
+    assert run.json()["adopted"] is True
+    assert cli("migrate", "status", "--check").exit_code == 0
+    with connect(empty_db) as conn:
+        assert conn.execute("SELECT id, email FROM users").fetchall() == [("u1", "ana@example.com")]
+        assert conn.execute("SELECT count(*) FROM _prisma_migrations").fetchone() == (1,)
+        assert conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'lumidb_adopt%'"
+        ).fetchone() == (0,)
+    assert "already" in cli("migrate", "adopt").stdout
+
+
+def test_adopt_refuses_and_lists_every_difference(cli: Cli, empty_db: DatabaseTarget) -> None:
+    make_prisma_database(empty_db)
+    with connect(empty_db) as conn:
+        conn.execute("DROP INDEX orders_status_idx")
+        conn.execute("ALTER TABLE products ALTER COLUMN currency SET DEFAULT 'USD'")
+    cli.use(empty_db)
+    run = cli("migrate", "adopt")
+    assert run.exit_code == 3
+    assert "orders_status_idx is missing" in run.stdout
+    assert "products.currency" in run.stdout and "USD" in run.stdout
+    assert not table_exists(empty_db, "alembic_version")
+
+
+def test_prisma_url_in_dotenv_works_and_hides_the_password(cli: Cli, db: DatabaseTarget) -> None:
+    (cli.workdir / ".env").write_text(
+        f'DATABASE_URL="{url_of(db, connection_limit="5", pool_timeout="10")}"\nNODE_ENV=development\n'
+    )
+    for args in (
+        ["migrate", "status", "--check"],
+        ["migrate", "deploy"],
+        ["migrate", "history"],
+        ["doctor"],
+    ):
+        run = cli(*args)
+        assert run.exit_code == 0, (args, run.stderr)
+        assert APP_PASSWORD not in run.stdout + run.stderr
+    assert "***" in cli("migrate", "status").stdout
+
+
+def test_schema_parameter_is_honoured(cli: Cli, empty_db: DatabaseTarget) -> None:
+    cli.use(empty_db)
+    cli.setenv("DATABASE_URL", url_of(empty_db).replace("schema=public", "schema=shop"))
+    assert cli("migrate", "deploy").exit_code == 0
+    with connect(empty_db) as conn:
+        assert conn.execute(
+            "SELECT to_regclass('shop.users') IS NOT NULL, to_regclass('public.users')"
+        ).fetchone() == (True, None)
+        assert conn.execute("SELECT version_num FROM shop.alembic_version").fetchall() == [
+            ("0001",)
+        ]
+    assert cli("migrate", "status", "--check").exit_code == 0

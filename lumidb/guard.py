@@ -93,4 +93,7 @@ def refuse_on_production(record: EnvironmentRecord, action: str) -> None:
             if record.recorded is Environment.PRODUCTION
             else "the environment says production"
         )
-        raise RefusedError(f"{action} is for development databases only, and {where}")
+        raise RefusedError(
+            f"{action} is for development databases only, and {where}",
+            hint="on production, apply revisions with `lumidb migrate deploy`",
+        )

@@ -407,7 +407,9 @@ def needs_revision(target: DatabaseTarget) -> bool:
     return bool(status(target).drift)
 
 
-def develop(target: DatabaseTarget, *, name: str | None, lock_timeout: float) -> DevResult:
+def develop(
+    target: DatabaseTarget, *, name: str | None, lock_timeout: float, environment: Environment
+) -> DevResult:
     """The development flow: apply pending revisions, then generate and apply one if the models changed.
 
     ``name`` is required when a revision is needed; the command layer asks for it (or
@@ -418,6 +420,9 @@ def develop(target: DatabaseTarget, *, name: str | None, lock_timeout: float) ->
         database_lock(target, "migrate", timeout=lock_timeout),
         _sa_connection(target, "migrate") as conn,
     ):
+        with connect(target, application_name="lumidb migrate") as raw:
+            record = guard.environment_record(raw, environment)
+        guard.refuse_on_production(record, "the development flow (`lumidb migrate`)")
         _refuse_unadopted(conn, target)
         applied = _upgrade(conn, target)
         drift = _drift(conn, target)

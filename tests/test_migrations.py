@@ -218,6 +218,8 @@ def test_environment_record_is_raised_never_lowered(cli: Cli, db: DatabaseTarget
     assert run.json()["environment"] == "production"
     down = cli("migrate", "down", "--yes")
     assert down.exit_code == 3 and "production" in down.stderr
+    dev_flow = cli("migrate")
+    assert dev_flow.exit_code == 3 and "migrate deploy" in dev_flow.stderr
     assert table_exists(db, "users")
 
 

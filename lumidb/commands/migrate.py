@@ -43,7 +43,9 @@ def develop(
     target = rt.target()
     settings = rt.settings
     try:
-        result = migrations.develop(target, name=name, lock_timeout=settings.lock_timeout)
+        result = migrations.develop(
+            target, name=name, lock_timeout=settings.lock_timeout, environment=settings.environment
+        )
     except migrations.NameNeeded as needed:
         if not rt.output.interactive:
             raise
@@ -57,7 +59,9 @@ def develop(
             from lumidb.errors import RefusedError
 
             raise RefusedError("no name given; nothing was written") from None
-        result = migrations.develop(target, name=asked, lock_timeout=settings.lock_timeout)
+        result = migrations.develop(
+            target, name=asked, lock_timeout=settings.lock_timeout, environment=settings.environment
+        )
     render.show(rt.output, result)
 
 

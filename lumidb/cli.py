@@ -9,8 +9,8 @@ import typer
 from typer.core import TyperGroup
 
 from lumidb import __version__, exit_codes
-from lumidb.commands import doctor as doctor_cmd
 from lumidb.commands import backup, backups, migrate, restore, server
+from lumidb.commands import doctor as doctor_cmd
 from lumidb.commands.runtime import Runtime
 from lumidb.errors import LumidbError
 

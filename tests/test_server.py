@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,13 +42,16 @@ class Fresh:
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fresh]:
-    folder = tmp_path_factory.mktemp("clone")
+def fresh() -> Iterator[Fresh]:
+    # Not under pytest's tmp root: every new pytest session resets that folder to 0700,
+    # which would lock the server's own system user (as root) out of its data folder.
+    folder = Path(tempfile.mkdtemp(prefix="lumidb-clone-"))
     runner = Fresh(folder)
     try:
         yield runner
     finally:
         runner("server", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_first_command_gives_a_migrated_local_database(fresh: Fresh) -> None:

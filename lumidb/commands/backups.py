@@ -1,7 +1,93 @@
-"""``lumidb backups``: list, verify and prune backups (stub: being written)."""
+"""``lumidb backups``: list, verify and prune backups."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from lumidb import render
+from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
+
 app = typer.Typer(help="List, verify and prune backups.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """List backups, newest first, with their checksum state (safety backups marked).
+
+    Example: lumidb backups list --json
+    """
+    rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
+    from lumidb.backup import list_backup_summaries
+
+    render.show(rt.output, list_backup_summaries(rt.settings.backup_dir))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None, typer.Argument(help="The backup to verify (default: the newest).")
+    ] = None,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Check a backup's checksum and restore it into a scratch database; exit 1 on a mismatch.
+
+    Example: lumidb backups verify
+    """
+    rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
+    from lumidb.backup import verify_backup_file
+    from lumidb.errors import OperationError
+
+    settings = rt.settings
+    result = verify_backup_file(
+        settings.backup_dir, file, target=rt.target(), pg_bin_dir=settings.pg_bin_dir
+    )
+    render.show(rt.output, result)
+    if not result.ok:
+        raise OperationError("the backup did not verify", hint="see the differences above")
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    keep_last: Annotated[
+        int, typer.Option("--keep-last", min=1, help="Keep the newest N backups.")
+    ],
+    keep_daily: Annotated[
+        int, typer.Option("--keep-daily", min=0, help="Keep the newest of each of D days.")
+    ] = 0,
+    keep_weekly: Annotated[
+        int, typer.Option("--keep-weekly", min=0, help="Keep the newest of each of W weeks.")
+    ] = 0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")
+    ] = False,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Delete old backups, grandfather-father-son; the newest good backup always stays.
+
+    Example: lumidb backups prune --keep-last 7 --keep-daily 14 --keep-weekly 8
+    """
+    rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
+    from lumidb.backup import prune_backups
+
+    plan = prune_backups(
+        rt.settings.backup_dir,
+        keep_last=keep_last,
+        keep_daily=keep_daily,
+        keep_weekly=keep_weekly,
+        dry_run=dry_run,
+    )
+    render.show(rt.output, plan)

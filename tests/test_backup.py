@@ -1,0 +1,505 @@
+"""``lumidb backup`` and ``lumidb backups``: real server, real pg_dump, real files."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+import pytest
+import zstandard
+from conftest import APP_PASSWORD, Cli, url_of
+from psycopg import sql
+from test_backup_store import fake_backup
+
+from lumidb import backup_store
+from lumidb.backup import BackupOptions, create_backup
+from lumidb.connection import DatabaseTarget
+from lumidb.pgtools import choose_client
+
+LUMIDB = Path(sys.executable).parent / "lumidb"
+NAME_RE = re.compile(r"^t_[0-9a-f]{12}-\d{8}T\d{6}\.\d{3}Z\.(sql\.zst|sql\.gz|sql|dump)$")
+
+
+def add_rows(target: DatabaseTarget, users: int = 3, products: int = 4, orders: int = 2) -> None:
+    with psycopg.connect(autocommit=True, **target.conninfo_params()) as conn:
+        conn.execute(
+            """INSERT INTO users (id, email, password, "updatedAt")
+            SELECT 'u' || i, 'u' || i || '@x.test', 'hash', now() FROM generate_series(1, %s) i""",
+            (users,),
+        )
+        conn.execute(
+            """INSERT INTO products (id, sku, name, category, type, description, detail, price,
+            "updatedAt") SELECT 'p' || i, 'SKU' || i, E'tab\\there\\nnewline \\\\. x', 'MAKEUP',
+            'lip', 'd', 'd', 9.99, now() FROM generate_series(1, %s) i""",
+            (products,),
+        )
+        conn.execute(
+            """INSERT INTO orders (id, "orderNumber", "userId", subtotal, tax, shipping, total,
+            "updatedAt") SELECT 'o' || i, 'N' || i, 'u1', 1, 0, 0, 1, now()
+            FROM generate_series(1, %s) i""",
+            (orders,),
+        )
+
+
+def real_counts(target: DatabaseTarget) -> dict[str, int]:
+    with psycopg.connect(autocommit=True, **target.conninfo_params()) as conn:
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+        ]
+        counts = {}
+        for name in names:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM public.{}").format(sql.Identifier(name))
+            ).fetchone()
+            assert row is not None
+            counts[name] = row[0]
+    return counts
+
+
+def execute(target: DatabaseTarget, statement: str) -> None:
+    with psycopg.connect(autocommit=True, **target.conninfo_params()) as conn:
+        conn.execute(statement)  # type: ignore[arg-type]
+
+
+def leftovers(folder: Path) -> list[str]:
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.name != backup_store.LOCK_NAME)
+
+
+def assert_no_password_in(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.name.endswith(".zst"):
+                data = zstandard.ZstdDecompressor().stream_reader(data).read()
+            elif path.name.endswith(".gz"):
+                data = gzip.decompress(data)
+            assert APP_PASSWORD.encode() not in data, path
+
+
+# --- the command, in process ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "compress", "ext"),
+    [
+        ("plain", "zstd", ".sql.zst"),
+        ("plain", "gzip", ".sql.gz"),
+        ("plain", "none", ".sql"),
+        ("custom", "zstd", ".dump"),
+    ],
+)
+def test_backup_formats_manifest_and_row_counts(
+    cli: Cli, db: DatabaseTarget, fmt: str, compress: str, ext: str
+) -> None:
+    add_rows(db)
+    cli.use(db)
+    run = cli("backup", "--format", fmt, "--compress", compress, "--json")
+    assert run.exit_code == 0, run.stderr
+    doc = run.json()
+    path = Path(doc["path"])
+    manifest = doc["manifest"]
+    assert path.name.endswith(ext) and NAME_RE.match(path.name), path.name
+    assert path.parent == cli.workdir / "backups"
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert path.stat().st_mode & 0o777 == 0o600
+    manifest_file = backup_store.manifest_path_of(path)
+    assert manifest_file.stat().st_mode & 0o777 == 0o600
+    data = path.read_bytes()
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest()
+    assert manifest["size"] == len(data)
+    assert manifest["file"] == path.name
+    assert manifest["format"] == fmt
+    assert manifest["compression"] == ("none" if fmt == "custom" else compress)
+    assert manifest["kind"] == "backup"
+    assert manifest["database"] == db.dbname and manifest["schema"] == "public"
+    assert manifest["host"] == db.host and manifest["port"] == db.port
+    assert manifest["server_version"].startswith("18.")
+    assert manifest["pg_dump_version"].startswith("18.")
+    assert manifest["alembic_revision"] == "0001"
+    assert manifest["environment"] == "development"
+    assert manifest["started_at"] <= manifest["finished_at"]
+    counts = real_counts(db)
+    assert counts["users"] == 3 and counts["products"] == 4 and counts["orders"] == 2
+    assert manifest["row_counts"] == counts
+    if fmt == "custom":
+        listing = subprocess.run(
+            [str(choose_client(18, needs_ssl=False).program("pg_restore")), "--list", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "TABLE DATA public users" in listing.stdout
+        assert "lumidb" not in listing.stdout.replace("lumidb_", "")
+    else:
+        if compress == "zstd":
+            text = zstandard.ZstdDecompressor().stream_reader(data).read()
+        elif compress == "gzip":
+            text = gzip.decompress(data)
+        else:
+            text = data
+        assert b"PostgreSQL database dump complete" in text
+        assert b"ALTER TABLE public.users OWNER" not in text and b"GRANT " not in text
+        assert b"lumidb.environment" not in text
+    entry = backup_store.load_entry(path)
+    assert backup_store.checksum_matches(entry) is True
+    assert APP_PASSWORD not in run.stdout + run.stderr
+    assert_no_password_in(path.parent)
+
+
+def test_existing_loose_dir_warns_and_quiet_is_silent(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    loose = cli.workdir / "backups"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    (loose / ".t_x-20260101T000000.000Z.sql.zst.partial").write_bytes(b"left by a killed run")
+    run = cli("backup", "--quiet")
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout == ""
+    assert "readable by others" in run.stderr
+    names = leftovers(loose)
+    assert len(names) == 2 and not any(n.endswith(".partial") for n in names)
+    human = cli("backup")
+    assert human.exit_code == 0 and "backup written" in human.stdout
+
+
+def test_bad_input_exit_codes(cli: Cli, db: DatabaseTarget, tmp_path: Path) -> None:
+    cli.use(db)
+    assert cli("backup", "--format", "tar").exit_code == 2
+    assert cli("backup", "--compress", "lz4").exit_code == 2
+    cli.use(replace(db, password="wrong-password"))
+    run = cli("backup")
+    assert run.exit_code == 1 and "password authentication failed" in run.stderr
+    assert "wrong-password" not in run.stderr
+    cli.use(replace(db, port=1))
+    run = cli("backup")
+    assert run.exit_code == 1 and "cannot connect" in run.stderr
+    assert leftovers(cli.workdir / "backups") == []
+    cli.use(db)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cli.setenv("LUMIDB_BACKUP_DIR", str(blocker / "backups"))
+    run = cli("backup")
+    assert run.exit_code == 2 and "backup directory" in run.stderr
+
+
+def test_second_backup_exits_3_and_wait_waits(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    folder = cli.workdir / "backups"
+    with backup_store.backup_dir_lock(folder, wait=False):
+        started = time.monotonic()
+        run = cli("backup")
+        assert run.exit_code == 3
+        assert "another lumidb backup is running" in run.stderr
+        assert time.monotonic() - started < 5
+    assert leftovers(folder) == []
+    holding = threading.Event()
+    release_at: list[float] = []
+
+    def hold() -> None:
+        with backup_store.backup_dir_lock(folder, wait=False):
+            holding.set()
+            time.sleep(0.6)
+            release_at.append(time.monotonic())
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
+    run = cli("backup", "--wait", "--quiet")
+    finished = time.monotonic()
+    holder.join()
+    assert run.exit_code == 0, run.stderr
+    assert finished >= release_at[0]
+    assert len(backup_store.list_backups(folder)) == 1
+
+
+def test_keep_deletes_oldest_of_the_same_kind(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    folder = cli.workdir / "backups"
+    safety = create_backup(db, BackupOptions(backup_dir=folder, kind="safety"))
+    assert Path(safety.path).parent == folder / "safety"
+    assert safety.manifest["kind"] == "safety"
+    first = cli("backup", "--json").json()["path"]
+    second = cli("backup", "--json").json()["path"]
+    doc = cli("backup", "--keep", "2", "--json").json()
+    assert doc["pruned"] == [first]
+    kept = [str(e.path) for e in backup_store.list_backups(folder, kinds={"backup"})]
+    assert kept == [doc["path"], second]
+    cli.setenv("LUMIDB_BACKUP_KEEP", "1")
+    doc = cli("backup", "--json").json()
+    assert sorted(doc["pruned"]) == sorted([doc_path for doc_path in kept])
+    assert [str(e.path) for e in backup_store.list_backups(folder)] == [doc["path"], safety.path]
+
+
+def test_list_json_and_missing_dir(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    run = cli("backups", "list", "--json")
+    assert run.exit_code == 0 and run.json()["backups"] == []
+    assert "no backups" in cli("backups", "list").stdout
+    folder = cli.workdir / "backups"
+    made = cli("backup", "--json").json()["path"]
+    safety = create_backup(db, BackupOptions(backup_dir=folder, kind="safety")).path
+    legacy = folder / "backup-2024-05-01T10:00:00.000Z.sql"
+    legacy.write_text("-- old script\n")
+    os.utime(legacy, (1_700_000_000, 1_700_000_000))
+    (folder / ".x.sql.zst.partial").write_bytes(b"junk")
+    doc = cli("backups", "list", "--json").json()
+    assert doc["version"] == 1 and doc["kind"] == "backup_listing"
+    items = doc["backups"]
+    assert [i["file"] for i in items] == [safety, made, str(legacy)]
+    assert [i["backup_kind"] for i in items] == ["safety", "backup", "legacy"]
+    assert [i["checksum"] for i in items] == ["ok", "ok", "none"]
+    assert set(items[0]) == {
+        "file",
+        "backup_kind",
+        "database",
+        "started_at",
+        "age_seconds",
+        "size",
+        "format",
+        "compression",
+        "alembic_revision",
+        "checksum",
+    }
+    assert items[1]["alembic_revision"] == "0001" and items[1]["format"] == "plain"
+    table = cli("backups", "list").stdout
+    assert "safety" in table and "legacy" in table
+
+
+def test_prune_gfs_and_dry_run(cli: Cli, tmp_path: Path) -> None:
+    folder = cli.workdir / "backups"
+    now = datetime.now(UTC).replace(hour=12)
+    made = [
+        fake_backup(folder, now - timedelta(days=d, hours=h)) for d in range(20) for h in (0, 1)
+    ]
+    other_db = fake_backup(folder, now - timedelta(days=30), database="other")
+    safety = fake_backup(folder / "safety", now - timedelta(days=40), kind="safety")
+    # the two newest are damaged: the newest good one must stay whatever the options say
+    for path in made[:2]:
+        path.write_bytes(b"damaged")
+    run = cli(
+        "backups",
+        "prune",
+        "--keep-last",
+        "2",
+        "--keep-daily",
+        "3",
+        "--keep-weekly",
+        "2",
+        "--dry-run",
+        "--json",
+    )
+    assert run.exit_code == 0, run.stderr
+    plan = run.json()
+    assert plan["deleted"] == [] and plan["dry_run"] is True
+    assert all(p.exists() for p in made)
+    kept = {item["file"]: item["reason"] for item in plan["keep"]}
+    assert str(made[2]) in kept  # newest good
+    assert str(made[4]) in kept and str(made[6]) in kept  # daily
+    assert str(other_db) in kept and str(safety) not in kept
+    assert len(plan["delete"]) == len(made) - len([f for f in kept if f != str(other_db)])
+    human = cli(
+        "backups",
+        "prune",
+        "--keep-last",
+        "2",
+        "--keep-daily",
+        "3",
+        "--keep-weekly",
+        "2",
+        "--dry-run",
+    )
+    assert "would delete" in human.stdout
+    run = cli("backups", "prune", "--keep-last", "2", "--keep-daily", "3", "--keep-weekly", "2")
+    assert run.exit_code == 0 and "deleted" in run.stdout
+    remaining = {str(e.path) for e in backup_store.list_backups(folder)}
+    assert remaining == set(kept) | {str(safety)}
+    assert cli("backups", "prune", "--keep-last", "0").exit_code == 2
+
+
+def test_verify_command_and_backup_verify(cli: Cli, db: DatabaseTarget) -> None:
+    add_rows(db)
+    cli.use(db)
+    run = cli("backup", "--verify", "--json")
+    assert run.exit_code == 0, run.stderr
+    assert run.json()["verification"]["differences"] == []
+    path = Path(run.json()["path"])
+    assert cli("backups", "verify").exit_code == 0
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    run = cli("backups", "verify", str(path))
+    assert run.exit_code == 1
+
+
+# --- the installed program, as a subprocess -------------------------------------------
+
+
+def _env(target: DatabaseTarget, workdir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PG", "LUMIDB_")) and k not in {"DATABASE_URL", "DIRECT_URL"}
+    }
+    env["DATABASE_URL"] = url_of(target)
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def test_file_size_limit_fails_cleanly(db: DatabaseTarget, tmp_path: Path) -> None:
+    execute(
+        db, "CREATE TABLE filler AS SELECT i, md5(i::text) AS t FROM generate_series(1, 5000) i"
+    )
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+    for fmt in ("plain", "custom"):
+        done = subprocess.run(
+            [str(LUMIDB), "backup", "--format", fmt, "--compress", "none"],
+            cwd=tmp_path,
+            env=_env(db, tmp_path),
+            preexec_fn=limit,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "no backup was kept" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert leftovers(tmp_path / "backups") == []
+
+
+def _children(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def test_ctrl_c_mid_dump_leaves_nothing(db: DatabaseTarget, tmp_path: Path) -> None:
+    execute(
+        db,
+        "CREATE TABLE big AS SELECT i, repeat(md5(i::text), 4) AS t "
+        "FROM generate_series(1, 200000) i",
+    )
+    folder = tmp_path / "backups"
+    proc = subprocess.Popen(
+        [str(LUMIDB), "backup", "--compress", "none"],
+        cwd=tmp_path,
+        env=_env(db, tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    stopped: list[psutil.Process] = []
+    while time.monotonic() < deadline and not stopped:
+        partials = list(folder.glob(".*.partial")) if folder.exists() else []
+        if partials and partials[0].stat().st_size > 0:
+            for child in _children(proc.pid):
+                if child.name() == "pg_dump":
+                    child.suspend()  # hold pg_dump mid-dump, so Ctrl-C lands during it
+                    stopped.append(child)
+        time.sleep(0.002)
+    assert stopped, "pg_dump finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 1, stderr
+    assert "interrupted" in stderr
+    assert leftovers(folder) == []
+    assert not stopped[0].is_running() or stopped[0].status() == psutil.STATUS_ZOMBIE
+
+
+def test_no_password_in_any_argv(db: DatabaseTarget, tmp_path: Path) -> None:
+    seen: list[str] = []
+    found: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        needle = APP_PASSWORD.encode()
+        while not stop.is_set():
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    cmdline = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if needle in cmdline:
+                    found.append(cmdline.decode(errors="replace"))
+                if b"pg_dump" in cmdline and b"--no-owner" in cmdline:
+                    seen.append(cmdline.decode(errors="replace"))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        # pg_dump waits for this lock, so the watcher sees it for sure
+        with psycopg.connect(**db.conninfo_params()) as conn:
+            conn.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+            proc = subprocess.Popen(
+                [str(LUMIDB), "backup", "--json"],
+                cwd=tmp_path,
+                env=_env(db, tmp_path),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 30
+            while not seen and time.monotonic() < deadline:
+                time.sleep(0.01)
+            conn.rollback()
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        stop.set()
+        watcher.join()
+    assert proc.returncode == 0, stderr
+    assert seen and not found
+    assert APP_PASSWORD not in stdout + stderr
+    assert_no_password_in(tmp_path / "backups")
+
+
+# --- PostgreSQL 15 over TLS ----------------------------------------------------------
+
+
+@pytest.mark.pg15
+def test_backup_from_pg15_over_ssl_uses_debian_client(cli: Cli, pg15: Any) -> None:
+    role, password = "backup_tls", "tls-Secret-pw-3X"
+    with contextlib.suppress(psycopg.errors.DuplicateObject):
+        pg15.create_role(role, password)
+    name = f"bk_{os.getpid()}"
+    pg15.create_database(name, owner=role)
+    try:
+        target = replace(pg15.admin_target(name, sslmode="require"), user=role, password=password)
+        execute(target, "CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2)")
+        cli.use(target)
+        run = cli("backup", "--json")
+        assert run.exit_code == 0, run.stderr
+        manifest = run.json()["manifest"]
+        assert manifest["pg_dump_version"].startswith("15.")
+        assert manifest["server_version"].startswith("15.")
+        assert manifest["row_counts"] == {"items": 2}
+        assert manifest["alembic_revision"] is None
+        assert password not in run.stdout + run.stderr
+    finally:
+        pg15.drop_database(name)

@@ -1,0 +1,152 @@
+"""The backup file layout: names, listing, manifests, checksums, the folder lock."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from lumidb import backup_store
+from lumidb.backup_store import BackupEntry
+from lumidb.errors import RefusedError, UsageError
+
+SQL = b"-- dump\nCOPY public.users (id) FROM stdin;\n1\n\\.\n"
+
+
+def fake_backup(
+    folder: Path,
+    when: datetime,
+    *,
+    kind: str = "backup",
+    compression: str = "none",
+    database: str = "lumiai",
+    data: bytes = SQL,
+) -> Path:
+    """A backup pair written the way create_backup writes it (no pg_dump needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if compression == "zstd":
+        stored = zstandard.ZstdCompressor(level=3).compress(data)
+    elif compression == "gzip":
+        stored = gzip.compress(data)
+    else:
+        stored = data
+    ext = backup_store.extension_for("plain", compression)
+    path = backup_store.new_backup_path(folder, database, ext, when)
+    path.write_bytes(stored)
+    backup_store.write_manifest(
+        path,
+        {
+            "manifest_version": 1,
+            "kind": kind,
+            "file": path.name,
+            "format": "plain",
+            "compression": compression,
+            "size": len(stored),
+            "sha256": hashlib.sha256(stored).hexdigest(),
+            "database": database,
+            "started_at": backup_store.format_time(when),
+            "alembic_revision": "0001",
+            "row_counts": {"users": 1},
+        },
+    )
+    return path
+
+
+NOW = datetime(2026, 11, 24, 14, 38, 0, 482000, tzinfo=UTC)
+
+
+def test_names_sort_by_time_and_stay_unique(tmp_path: Path) -> None:
+    first = fake_backup(tmp_path, NOW)
+    second = fake_backup(tmp_path, NOW)  # same millisecond: bumped
+    assert first.name == "lumiai-20261124T143800.482Z.sql"
+    assert second.name == "lumiai-20261124T143800.483Z.sql"
+    assert backup_store.extension_for("plain", "zstd") == ".sql.zst"
+    assert backup_store.extension_for("plain", "gzip") == ".sql.gz"
+    assert backup_store.extension_for("custom", "zstd") == ".dump"
+    with pytest.raises(UsageError):
+        backup_store.extension_for("tar", "none")
+    with pytest.raises(UsageError):
+        backup_store.extension_for("plain", "lz4")
+    assert oct(backup_store.manifest_path_of(first).stat().st_mode & 0o777) == "0o600"
+
+
+def test_listing_newest_first_skips_temporary_and_incomplete(tmp_path: Path) -> None:
+    old = fake_backup(tmp_path, NOW - timedelta(days=2))
+    new = fake_backup(tmp_path, NOW)
+    safety = fake_backup(tmp_path / "safety", NOW - timedelta(days=1), kind="safety")
+    legacy = tmp_path / "backup-2024-01-01T00:00:00.sql"
+    legacy.write_bytes(SQL)
+    os.utime(legacy, (0, 0))
+    (tmp_path / ".lumiai-20261124T150000.000Z.sql.zst.partial").write_bytes(b"half")
+    (tmp_path / "lumiai-20261124T160000.000Z.sql.zst").write_bytes(b"no manifest yet")
+    entries = backup_store.list_backups(tmp_path)
+    assert [e.path for e in entries] == [new, safety, old, legacy]
+    assert [e.kind for e in entries] == ["backup", "safety", "backup", "legacy"]
+    assert backup_store.list_backups(tmp_path, kinds={"backup"})[0].path == new
+    assert backup_store.list_backups(tmp_path / "missing") == []
+    assert entries[0].started_at == NOW and entries[-1].started_at is None
+
+
+def test_checksum_and_streams(tmp_path: Path) -> None:
+    for compression in ("zstd", "gzip", "none"):
+        path = fake_backup(tmp_path, NOW, compression=compression)
+        entry = backup_store.load_entry(path)
+        assert backup_store.checksum_matches(entry) is True
+        with backup_store.open_sql_stream(entry) as stream:
+            assert stream.read() == SQL
+    damaged = fake_backup(tmp_path, NOW, compression="zstd")
+    data = bytearray(damaged.read_bytes())
+    data[-1] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    assert backup_store.checksum_matches(backup_store.load_entry(damaged)) is False
+    legacy = tmp_path / "backup-old.sql"
+    legacy.write_bytes(SQL)
+    assert backup_store.checksum_matches(backup_store.load_entry(legacy)) is None
+
+
+def test_load_entry_refuses_what_is_not_a_backup(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not found"):
+        backup_store.load_entry(tmp_path / "nope.sql")
+    partial = tmp_path / ".x.sql.partial"
+    partial.write_bytes(b"")
+    with pytest.raises(UsageError, match="temporary"):
+        backup_store.load_entry(partial)
+    path = fake_backup(tmp_path, NOW)
+    with pytest.raises(UsageError, match="manifest"):
+        backup_store.load_entry(backup_store.manifest_path_of(path))
+    entry = backup_store.load_entry(path)
+    assert entry == BackupEntry(path=path, manifest=entry.manifest, kind="backup")
+    assert json.loads(backup_store.manifest_path_of(path).read_text())["file"] == path.name
+
+
+def test_dir_lock_refuses_a_second_holder(tmp_path: Path) -> None:
+    with backup_store.backup_dir_lock(tmp_path, wait=False):
+        with (
+            pytest.raises(RefusedError, match=f"pid {os.getpid()}") as caught,
+            backup_store.backup_dir_lock(tmp_path, wait=False),
+        ):
+            pass
+        assert caught.value.exit_code == 3
+    with backup_store.backup_dir_lock(tmp_path, wait=False):
+        pass
+
+
+def test_backup_dir_modes(tmp_path: Path) -> None:
+    fresh = tmp_path / "a" / "backups"
+    assert backup_store.ensure_backup_dir(fresh) == []
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    loose.chmod(0o755)
+    (warning,) = backup_store.ensure_backup_dir(loose)
+    assert "readable by others" in warning and "0755" in warning
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UsageError):
+        backup_store.ensure_backup_dir(blocker / "backups")

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         default=30.0, ge=0, validation_alias=AliasChoices("LUMIDB_LOCK_TIMEOUT")
     )
     connect_timeout: int = Field(default=5, ge=1, validation_alias="LUMIDB_CONNECT_TIMEOUT")
+    restore_lock_timeout: float = Field(
+        default=10.0, ge=0, validation_alias="LUMIDB_RESTORE_LOCK_TIMEOUT"
+    )
 
     @field_validator("database_url", "direct_url", "node_env", "lumidb_env", mode="before")
     @classmethod

@@ -256,3 +256,139 @@ def _adopt_view(output: Output, result: _m.AdoptResult) -> None:
         output.out.print(f"[red]the schema differs from revision {result.revision}:[/]")
         for item in result.differences:
             output.out.print(f"  - {escape(item)}")
+
+
+# --- backups ---------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from lumidb import backup as _backup
+
+
+def _size_text(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def _age_text(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+@view("BackupResult")
+def _backup_view(output: Output, result: _backup.BackupResult) -> None:
+    manifest = result.manifest
+    output.out.print(
+        f"[green]backup written[/]: {escape(result.path)} "
+        f"({_size_text(int(manifest['size']))}, {sum(manifest['row_counts'].values())} rows"
+        f" in {len(manifest['row_counts'])} tables, revision {manifest['alembic_revision'] or '-'})"
+    )
+    if result.verification is not None:
+        show(output, result.verification)
+    for path in result.pruned:
+        output.out.print(f"  deleted old backup {escape(path)}")
+
+
+@view("BackupListing")
+def _backup_listing_view(output: Output, listing: _backup.BackupListing) -> None:
+    if not listing.backups:
+        output.out.print(f"no backups in {escape(listing.backup_dir)}")
+        return
+    table = Table(title=f"backups in {escape(listing.backup_dir)}, newest first")
+    for column in ("file", "kind", "age", "size", "format", "revision", "checksum"):
+        table.add_column(column, justify="right" if column in ("age", "size") else "left")
+    states = {"ok": "[green]ok[/]", "mismatch": "[red]MISMATCH[/]", "none": "[dim]none[/]"}
+    for item in listing.backups:
+        kind = f"[yellow]{item.backup_kind}[/]" if item.backup_kind != "backup" else "backup"
+        fmt = item.format if item.compression == "none" else f"{item.format}+{item.compression}"
+        table.add_row(
+            escape(item.file.rsplit("/", 1)[-1]),
+            kind,
+            _age_text(item.age_seconds),
+            _size_text(item.size),
+            fmt,
+            escape(item.alembic_revision or "-"),
+            states.get(item.checksum, item.checksum),
+        )
+    output.out.print(table)
+
+
+@view("PrunePlan")
+def _prune_view(output: Output, plan: _backup.PrunePlan) -> None:
+    verb = "would delete" if plan.dry_run else "deleted"
+    for item in plan.delete:
+        output.out.print(f"{verb} {escape(item.file)}")
+    output.out.print(
+        f"{verb} {len(plan.delete)} backup(s), kept {len(plan.keep)}"
+        + (" (dry run: nothing deleted)" if plan.dry_run else "")
+    )
+
+
+# --- restore ---------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from lumidb import restore as _restore
+
+
+@view("RestorePlan")
+def _restore_plan_view(output: Output, plan: _restore.RestorePlan) -> None:
+    if plan.production:
+        output.out.print("[bold red]PRODUCTION[/] database: this replaces production data")
+    kind = "" if plan.backup_kind == "backup" else f" [yellow]({plan.backup_kind})[/]"
+    age = _age_text(plan.age_seconds) + " old" if plan.age_seconds is not None else "age unknown"
+    fmt = plan.format if plan.compression == "none" else f"{plan.format}+{plan.compression}"
+    output.out.print(f"restore  {escape(plan.file)}{kind}")
+    output.out.print(f"  backup: {age}, {_size_text(plan.size)}, {fmt}")
+    source = plan.source_database or "unknown"
+    if plan.source_host:
+        source += f" on {plan.source_host}"
+    revision = plan.source_revision or "unknown"
+    if plan.revision_known is False:
+        revision += " [yellow](unknown to this lumidb)[/]"
+    output.out.print(
+        f"  from:   {escape(source)}, revision {escape(revision)}, "
+        f"environment {escape(plan.source_environment or 'unknown')}"
+    )
+    output.out.print(f"  into:   {escape(plan.target)}")
+    output.out.print(f"  [bold]replaces[/]: {escape(plan.replaces)}")
+    if plan.jobs is not None:
+        output.out.print(f"  parallel: {plan.jobs} jobs (not one transaction)")
+    output.out.print(
+        "  safety backup first: "
+        + ("yes (so it can be undone)" if plan.safety_backup else "[yellow]no (no undo)[/]")
+    )
+
+
+@view("RestoreResult")
+def _restore_result_view(output: Output, result: _restore.RestoreResult) -> None:
+    rows = sum(result.rows.values())
+    counted = f", {rows} rows in {len(result.rows)} tables" if result.rows else ""
+    output.out.print(
+        f"[green]restored[/] {escape(result.file)} into {escape(result.target)} "
+        f"in {result.duration_seconds:.1f}s{counted}"
+    )
+    if result.safety_backup:
+        output.out.print(f"  safety backup: {escape(result.safety_backup)}")
+        output.out.print(f"  undo with:     {escape(result.undo_command or '')}")
+
+
+@view("VerifyResult")
+def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
+    name = escape(result.file.rsplit("/", 1)[-1])
+    checksum = {True: "checksum ok", False: "[red]checksum MISMATCH[/]", None: "no checksum"}
+    if result.ok:
+        rows = sum(result.row_counts.values())
+        output.out.print(
+            f"{_ok(True)} {name}: {checksum[result.checksum_ok]}, restores cleanly "
+            f"({rows} rows in {len(result.row_counts)} tables match the manifest)"
+        )
+        return
+    output.out.print(f"{_ok(False)} {name}: {checksum[result.checksum_ok]}")
+    for item in result.differences:
+        output.out.print(f"    {escape(item)}")

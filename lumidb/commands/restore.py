@@ -1,9 +1,86 @@
-"""``lumidb restore-latest``: restore the newest good backup (stub: being written)."""
+"""``lumidb restore-latest``: restore the newest good backup, after showing the plan."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from lumidb import render
+from lumidb.commands.confirmation import confirm
+from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOption, runtime
 
-def restore_latest(ctx: typer.Context) -> None:
-    """Restore the newest complete backup."""
+
+def restore_latest(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="Restore this backup (also a safety backup, or an old script's .sql).",
+        ),
+    ] = None,
+    yes: YesOption = False,
+    no_safety_backup: Annotated[
+        bool,
+        typer.Option(
+            "--no-safety-backup", help="Do not back up the current state first (no undo)."
+        ),
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Restore a custom-format backup in parallel (not one transaction; "
+            "the safety backup is then mandatory).",
+        ),
+    ] = None,
+    terminate_connections: Annotated[
+        bool,
+        typer.Option(
+            "--terminate-connections",
+            help="End other sessions on the database first (lumidb's own are kept).",
+        ),
+    ] = False,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """Replace the database's data with the newest complete backup, in one transaction.
+
+    Shows the plan and asks first (--yes skips; without a terminal it refuses). A
+    safety backup of the current state is taken first, and the command to undo is shown.
+
+    Example: lumidb restore-latest --yes
+    """
+    rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
+    from lumidb import restore
+
+    settings = rt.settings
+    options = restore.RestoreOptions(
+        backup_dir=settings.backup_dir,
+        file=file,
+        safety_backup=not no_safety_backup,
+        jobs=jobs,
+        terminate_connections=terminate_connections,
+        pg_bin_dir=settings.pg_bin_dir,
+        environment=settings.environment,
+        lock_timeout=settings.lock_timeout,
+        restore_lock_timeout=settings.restore_lock_timeout,
+    )
+    target = rt.target()
+    plan = restore.plan_restore(target, options)
+    for warning in plan.warnings:
+        rt.output.warn(warning)
+    render.show(rt.output, plan, to_stderr=rt.output.json)
+    confirm(
+        rt.output,
+        question=f"Replace the data of {target.dbname} with this backup?",
+        yes=yes,
+        production=plan.production,
+        dbname=target.dbname,
+    )
+    render.show(rt.output, restore.restore(target, plan, options, notify=rt.output.info))

@@ -1,0 +1,1067 @@
+"""Restores: ``restore-latest`` (plan, then act) and ``verify_backup`` (a scratch restore).
+
+A restore replaces the application schema of the target with a backup in ONE
+transaction: lumidb opens it itself (``BEGIN``), drops what the schema holds, streams
+the dump into ``psql`` and sends ``COMMIT`` only when the whole dump went through and
+ended with pg_dump's closing line. A truncated file, a bad statement, a dropped
+connection, a killed or interrupted lumidb: ``psql`` ends without ``COMMIT`` and the
+server rolls everything back. A custom-format dump goes through the same pipe
+(``pg_restore -f -`` turns it into SQL), so objects that are not in the dump are
+cleared in the same transaction too. Only ``--jobs`` (parallel ``pg_restore``) is not
+one transaction; there the safety backup is mandatory.
+
+The stream is filtered on its way: ownership and privilege statements go (a backup of
+another role restores into a database owned by the application's role), ``SET`` of a
+setting the target server does not know goes (pg_dump 17+ writes
+``transaction_timeout``, which PostgreSQL 16 and older refuse), and ``CREATE SCHEMA``
+of a schema that exists goes. Only lines outside ``COPY`` data are looked at.
+
+The ``lumidb`` schema (the environment record) is never touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shlex
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from lumidb.config import Environment
+from lumidb.connection import MASK, DatabaseTarget, connect
+from lumidb.errors import OperationError, UsageError
+
+if TYPE_CHECKING:
+    from lumidb.backup_store import BackupEntry
+    from lumidb.pgtools import ClientSuite
+
+RECORD_SCHEMA = "lumidb"
+CHUNK = 1 << 20
+DUMP_COMPLETE = b"-- PostgreSQL database dump complete"
+APPLICATION_NAME = "lumidb restore-latest"
+
+Notify = Callable[[str], None]
+
+
+# --- results ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """What ``restore-latest`` was asked to do, and the settings it needs."""
+
+    backup_dir: Path
+    file: Path | None = None
+    safety_backup: bool = True
+    jobs: int | None = None
+    terminate_connections: bool = False
+    pg_bin_dir: Path | None = None
+    environment: Environment = Environment.DEVELOPMENT
+    lock_timeout: float = 30.0
+    restore_lock_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """What a restore will do, shown before the user confirms it."""
+
+    file: str
+    backup_kind: str
+    format: str
+    compression: str
+    size: int
+    started_at: str | None
+    age_seconds: float | None
+    source_database: str | None
+    source_host: str | None
+    source_revision: str | None
+    revision_known: bool | None
+    source_environment: str | None
+    target: str
+    target_database: str
+    schema: str
+    production: bool
+    replaces: str
+    safety_backup: bool
+    jobs: int | None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """A finished restore; ``undo_command`` brings back what was there before."""
+
+    file: str
+    target: str
+    safety_backup: str | None
+    undo_command: str | None
+    duration_seconds: float
+    rows: dict[str, int]
+    terminated: list[str]
+    jobs: int | None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """A backup checked: its checksum, and a restore into a scratch database."""
+
+    file: str
+    checksum_ok: bool | None
+    restored: bool
+    scratch_database: str | None
+    row_counts: dict[str, int]
+    differences: list[str]
+    duration_seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.checksum_ok is not False and self.restored and not self.differences
+
+
+# --- choosing the backup ------------------------------------------------------------
+
+
+def latest_good_backup(backup_dir: Path) -> tuple[BackupEntry, list[str]]:
+    """The newest backup (kind ``backup``, with a manifest) whose checksum matches.
+
+    Safety backups, legacy files and temporary files are never candidates. Returns the
+    entry and a warning for each newer one skipped.
+    """
+    from lumidb import backup_store
+
+    if not backup_dir.is_dir():
+        raise OperationError(
+            f"no backup directory at {backup_dir.resolve()}: nothing to restore",
+            hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
+        )
+    warnings: list[str] = []
+    for entry in backup_store.list_backups(backup_dir, kinds={backup_store.KIND_BACKUP}):
+        if entry.manifest is None:
+            continue
+        if backup_store.checksum_matches(entry):
+            return entry, warnings
+        warnings.append(
+            f"skipped {entry.path.name}: its checksum does not match its manifest (damaged?)"
+        )
+    raise OperationError(
+        f"no complete backup with a matching checksum in {backup_dir.resolve()}"
+        + (f" ({len(warnings)} damaged)" if warnings else ""),
+        hint="run `lumidb backup` first, or give a backup with --file",
+    )
+
+
+def _chosen_entry(options: RestoreOptions) -> tuple[BackupEntry, list[str]]:
+    from lumidb import backup_store
+
+    if options.file is None:
+        return latest_good_backup(options.backup_dir)
+    entry = backup_store.load_entry(options.file)
+    warnings: list[str] = []
+    if entry.manifest is None:
+        warnings.append(
+            f"{entry.path.name} has no manifest (an old script's backup?): no checksum to "
+            "check and no row counts; its owner and privilege statements are left out"
+        )
+    elif not backup_store.checksum_matches(entry):
+        raise OperationError(
+            f"{entry.path.name} does not match the checksum in its manifest: it is damaged",
+            hint="choose another backup",
+        )
+    return entry, warnings
+
+
+# --- the plan -----------------------------------------------------------------------
+
+
+def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan:
+    """Choose the backup, look at the target, and say what the restore will do."""
+    from lumidb import guard
+
+    if target.schema == RECORD_SCHEMA:
+        raise UsageError(f"the {RECORD_SCHEMA} schema is lumidb's own and is never restored")
+    if options.jobs is not None:
+        if options.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        if not options.safety_backup:
+            raise UsageError(
+                "--jobs restores in parallel, which is not one transaction: "
+                "its safety backup cannot be skipped",
+                hint="drop --no-safety-backup, or --jobs for a restore in one transaction",
+            )
+    entry, warnings = _chosen_entry(options)
+    manifest = entry.manifest or {}
+    if options.jobs is not None and entry.format != "custom":
+        raise UsageError(
+            f"--jobs needs a custom-format backup (.dump); {entry.path.name} is plain SQL"
+        )
+    source_schema = str(manifest.get("schema") or target.schema)
+    if source_schema != target.schema:
+        raise UsageError(
+            f"{entry.path.name} holds schema {source_schema!r}, the target uses {target.schema!r}",
+            hint="restore into a URL with ?schema=" + source_schema,
+        )
+    revision = entry.alembic_revision
+    known = _revision_known(revision) if revision else None
+    if known is False:
+        warnings.append(
+            f"the backup is at revision {revision}, which this lumidb does not know "
+            "(a newer schema than the code?); it restores as it is, update lumidb to migrate it"
+        )
+    with connect(target, application_name=APPLICATION_NAME) as conn:
+        record = guard.environment_record(conn, options.environment)
+    started = entry.started_at
+    age = (datetime.now(UTC) - started).total_seconds() if started else None
+    if started is None:
+        age = time.time() - entry.path.stat().st_mtime
+    return RestorePlan(
+        file=str(entry.path),
+        backup_kind=entry.kind,
+        format=entry.format,
+        compression=entry.compression,
+        size=entry.size,
+        started_at=manifest.get("started_at"),
+        age_seconds=age,
+        source_database=manifest.get("database"),
+        source_host=manifest.get("host"),
+        source_revision=revision,
+        revision_known=known,
+        source_environment=manifest.get("environment"),
+        target=target.masked_url(),
+        target_database=target.dbname,
+        schema=target.schema,
+        production=record.is_production,
+        replaces=f"all tables, data, types and functions of schema {target.schema!r} "
+        f"in {target.dbname} are replaced by the backup's",
+        safety_backup=options.safety_backup,
+        jobs=options.jobs,
+        warnings=warnings,
+    )
+
+
+def _revision_known(revision: str) -> bool:
+    from lumidb.migrations import script_directory
+
+    script = script_directory()
+    return revision in {s.revision for s in script.walk_revisions()}
+
+
+# --- the restore --------------------------------------------------------------------
+
+
+def restore(
+    target: DatabaseTarget,
+    plan: RestorePlan,
+    options: RestoreOptions,
+    *,
+    notify: Notify | None = None,
+) -> RestoreResult:
+    """Carry out ``plan`` under lumidb's database lock: safety backup, then the load."""
+    from lumidb import backup_store
+    from lumidb.locks import database_lock
+
+    say = notify or (lambda _message: None)
+    started = time.monotonic()
+    entry = backup_store.load_entry(Path(plan.file))
+    with database_lock(target, "restore-latest", timeout=options.lock_timeout):
+        suite = _client_for(target, options.pg_bin_dir)
+        terminated = _terminate_sessions(target) if options.terminate_connections else []
+        for line in terminated:
+            say(f"ended session {line}")
+        safety: str | None = None
+        undo: str | None = None
+        if plan.safety_backup:
+            safety = _safety_backup(target, options)
+            undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
+            say(f"safety backup: {safety} (undo with: {undo})")
+        try:
+            rows = _load(
+                entry,
+                target,
+                suite=suite,
+                pg_bin_dir=options.pg_bin_dir,
+                jobs=plan.jobs,
+                lock_timeout=options.restore_lock_timeout,
+            )
+        except OperationError as exc:
+            if plan.jobs is not None and undo is not None:
+                raise OperationError(
+                    f"{exc.message}; a parallel restore is not one transaction, so the "
+                    "database may be half restored",
+                    hint=f"undo with: {undo}",
+                ) from None
+            raise
+        except KeyboardInterrupt:
+            if plan.jobs is not None and undo is not None:
+                raise OperationError(
+                    "interrupted: a parallel restore is not one transaction, "
+                    "the database may be half restored",
+                    hint=f"undo with: {undo}",
+                ) from None
+            raise OperationError(
+                "interrupted: the restore was rolled back; the database is unchanged"
+            ) from None
+    return RestoreResult(
+        file=plan.file,
+        target=target.masked_url(),
+        safety_backup=safety,
+        undo_command=undo,
+        duration_seconds=round(time.monotonic() - started, 3),
+        rows=rows,
+        terminated=terminated,
+        jobs=plan.jobs,
+    )
+
+
+def _safety_backup(target: DatabaseTarget, options: RestoreOptions) -> str:
+    from lumidb.backup import BackupOptions, create_backup
+
+    result = create_backup(
+        target,
+        BackupOptions(
+            backup_dir=options.backup_dir,
+            kind="safety",
+            pg_bin_dir=options.pg_bin_dir,
+            environment=options.environment.value,
+        ),
+    )
+    return str(result.path)
+
+
+def _client_for(target: DatabaseTarget, pg_bin_dir: Path | None) -> ClientSuite:
+    from lumidb.pgtools import choose_client, server_major_from_version_num
+
+    with connect(target, application_name=APPLICATION_NAME) as conn:
+        major = server_major_from_version_num(conn.info.server_version)
+    return choose_client(major, needs_ssl=target.needs_ssl, configured_dir=pg_bin_dir)
+
+
+def _terminate_sessions(target: DatabaseTarget) -> list[str]:
+    """End the other sessions on the target database (lumidb's own are kept)."""
+    import psycopg
+
+    ended: list[str] = []
+    with connect(target, application_name=APPLICATION_NAME) as conn:
+        sessions = conn.execute(
+            """
+            SELECT pid, coalesce(application_name, ''), coalesce(client_addr::text, 'local'),
+                   usename
+            FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+              AND backend_type = 'client backend'
+              AND coalesce(application_name, '') NOT LIKE 'lumidb%%'
+            """
+        ).fetchall()
+        for pid, app, addr, user in sessions:
+            described = _describe_session(pid, app, addr, user)
+            try:
+                conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+            except psycopg.Error as exc:
+                raise OperationError(
+                    f"cannot end session {described}: {str(exc).strip().splitlines()[0]}",
+                    hint="end it as its owner or a superuser, then restore again",
+                ) from None
+            ended.append(described)
+    return ended
+
+
+def _describe_session(pid: int, app: str, addr: str, user: str, state: str | None = None) -> str:
+    extra = f", {state}" if state else ""
+    return f"pid {pid} ('{app or 'no application_name'}', user {user}, from {addr}{extra})"
+
+
+def _blocking_sessions(target: DatabaseTarget, schema: str) -> list[str]:
+    """Other sessions holding locks on the schema's tables: what a restore waited for."""
+    with connect(target, application_name=APPLICATION_NAME) as conn:
+        rows = conn.execute(
+            """
+            SELECT DISTINCT a.pid, coalesce(a.application_name, ''),
+                   coalesce(a.client_addr::text, 'local'), a.usename, a.state
+            FROM pg_locks l
+            JOIN pg_class c ON c.oid = l.relation
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.granted AND n.nspname = %s AND a.datname = current_database()
+              AND a.pid <> pg_backend_pid()
+            ORDER BY a.pid
+            """,
+            (schema,),
+        ).fetchall()
+    return [_describe_session(*row) for row in rows]
+
+
+# --- loading ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TargetFacts:
+    schema_exists: bool
+    schemas: frozenset[str]
+    settings: frozenset[str]
+    clear_sql: list[str]
+
+
+def _target_facts(target: DatabaseTarget, schema: str) -> _TargetFacts:
+    with connect(target, application_name=APPLICATION_NAME) as conn:
+        schemas = frozenset(r[0] for r in conn.execute("SELECT nspname FROM pg_namespace"))
+        settings = frozenset(r[0] for r in conn.execute("SELECT name FROM pg_settings"))
+        clear = _clearing_statements(conn, schema) if schema in schemas else []
+    return _TargetFacts(
+        schema_exists=schema in schemas, schemas=schemas, settings=settings, clear_sql=clear
+    )
+
+
+def _clearing_statements(conn: Any, schema: str) -> list[str]:
+    """``DROP`` statements for every object of the schema (extension members excepted).
+
+    The schema itself stays, with its owner and grants: a role that owns the tables
+    but not the schema can restore, and other roles keep their access to it.
+    """
+    not_extension = """NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = {catalog}::regclass
+                       AND d.objid = {oid} AND d.deptype = 'e')"""
+    relations = conn.execute(
+        f"""
+        SELECT c.relkind, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+          AND NOT c.relispartition
+          AND {not_extension.format(catalog="'pg_class'", oid="c.oid")}
+        ORDER BY c.relkind DESC, c.relname
+        """,
+        (schema,),
+    ).fetchall()
+    types = conn.execute(
+        f"""
+        SELECT t.typtype, quote_ident(n.nspname) || '.' || quote_ident(t.typname)
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = %s AND t.typtype IN ('e', 'd', 'r', 'c')
+          AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+          AND {not_extension.format(catalog="'pg_type'", oid="t.oid")}
+        ORDER BY t.typname
+        """,
+        (schema,),
+    ).fetchall()
+    routines = conn.execute(
+        f"""
+        SELECT p.prokind, quote_ident(n.nspname) || '.' || quote_ident(p.proname)
+               || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = %s
+          AND {not_extension.format(catalog="'pg_proc'", oid="p.oid")}
+        ORDER BY p.proname
+        """,
+        (schema,),
+    ).fetchall()
+    relation_kinds = {
+        "v": "VIEW",
+        "m": "MATERIALIZED VIEW",
+        "r": "TABLE",
+        "p": "TABLE",
+        "f": "FOREIGN TABLE",
+        "S": "SEQUENCE",
+    }
+    routine_kinds = {"a": "AGGREGATE", "p": "PROCEDURE"}
+    statements = [f"DROP {relation_kinds[k]} IF EXISTS {name} CASCADE;" for k, name in relations]
+    statements += [
+        f"DROP {'DOMAIN' if k == 'd' else 'TYPE'} IF EXISTS {name} CASCADE;" for k, name in types
+    ]
+    statements += [
+        f"DROP {routine_kinds.get(k, 'FUNCTION')} IF EXISTS {name} CASCADE;" for k, name in routines
+    ]
+    return statements
+
+
+def _preamble(facts: _TargetFacts, schema: str) -> bytes:
+    lines = ["BEGIN;", "SET client_min_messages = warning;"]
+    if not facts.schema_exists:
+        lines.append(f"CREATE SCHEMA {_quote_ident(schema)};")
+    lines += facts.clear_sql
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _load(
+    entry: BackupEntry,
+    target: DatabaseTarget,
+    *,
+    suite: ClientSuite,
+    pg_bin_dir: Path | None,
+    jobs: int | None,
+    lock_timeout: float,
+) -> dict[str, int]:
+    """Replace the target's schema with the backup; per-table rows loaded (when counted)."""
+    facts = _target_facts(target, target.schema)
+    if jobs is not None:
+        _parallel_restore(entry, target, facts, suite=suite, jobs=jobs, lock_timeout=lock_timeout)
+        return {}
+    dump_filter = DumpFilter(
+        known_settings=facts.settings,
+        existing_schemas=facts.schemas | {target.schema},
+    )
+    with _sql_source(entry, pg_bin_dir) as (source, source_failure):
+        _stream_into_psql(
+            source,
+            source_failure,
+            target,
+            suite=suite,
+            preamble=_preamble(facts, target.schema),
+            dump_filter=dump_filter,
+            lock_timeout=lock_timeout,
+        )
+    return dict(dump_filter.rows)
+
+
+@contextmanager
+def _sql_source(
+    entry: BackupEntry, pg_bin_dir: Path | None
+) -> Iterator[tuple[IO[bytes], Callable[[], str | None]]]:
+    """The backup as a stream of SQL (decompressed plain SQL, or ``pg_restore -f -``).
+
+    With it comes a check, called at the end of the stream before ``COMMIT``: the
+    reason the stream is not the whole backup, or None.
+    """
+    from lumidb import backup_store
+
+    if entry.format == "plain":
+        with backup_store.open_sql_stream(entry) as stream:
+            yield stream, lambda: None
+        return
+    reader = _archive_reader(pg_bin_dir)
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [
+                str(reader.program("pg_restore")),
+                "--no-owner",
+                "--no-privileges",
+                "--file=-",
+                str(entry.path),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+
+        def failure() -> str | None:
+            if proc.wait() == 0:
+                return None
+            errors.seek(0)
+            return f"pg_restore cannot read {entry.path.name}: {_first_error(errors.read())}"
+
+        try:
+            yield proc.stdout, failure
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+
+
+def _archive_reader(pg_bin_dir: Path | None) -> ClientSuite:
+    """The newest pg_restore here: turning an archive into SQL needs no connection."""
+    from lumidb.pgtools import find_client_suites
+
+    suites = [s for s in find_client_suites(pg_bin_dir) if "pg_restore" not in s.missing]
+    if not suites:
+        raise OperationError("no pg_restore found to read a custom-format backup")
+    return max(suites, key=lambda s: s.major)
+
+
+def _child_env(target: DatabaseTarget, lock_timeout: float) -> dict[str, str]:
+    env = target.child_env(APPLICATION_NAME)
+    env["PGOPTIONS"] = f"-c lock_timeout={int(lock_timeout * 1000)}"
+    return env
+
+
+def _stream_into_psql(
+    source: IO[bytes],
+    source_failure: Callable[[], str | None],
+    target: DatabaseTarget,
+    *,
+    suite: ClientSuite,
+    preamble: bytes,
+    dump_filter: DumpFilter,
+    lock_timeout: float,
+) -> None:
+    """Feed ``BEGIN``, the clearing statements and the filtered dump to ``psql``.
+
+    ``COMMIT`` is sent only after the whole dump, ending in pg_dump's closing line;
+    anything else leaves ``psql`` at its end of input inside the open transaction,
+    which the server rolls back when it disconnects.
+    """
+    command = [
+        str(suite.program("psql")),
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        f"--dbname={target.child_dsn()}",
+    ]
+    with tempfile.TemporaryFile() as errors:
+        # A session of its own: a Ctrl-C at the terminal reaches lumidb, which ends psql
+        # before it could reach the end of its input.
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            env=_child_env(target, lock_timeout),
+            start_new_session=True,
+        )
+        assert proc.stdin is not None
+        problem: str | None = None
+        committed = False
+        try:
+            try:
+                proc.stdin.write(preamble)
+                while chunk := source.read(CHUNK):
+                    proc.stdin.write(dump_filter.feed(chunk))
+                proc.stdin.write(dump_filter.finish())
+                problem = source_failure()
+                if problem is None and not dump_filter.complete:
+                    problem = "the backup ends before pg_dump's closing line (a truncated file?)"
+                if problem is None:
+                    proc.stdin.write(b"COMMIT;\n")
+                    committed = True
+                else:
+                    proc.stdin.write(b"ROLLBACK;\n")
+                proc.stdin.close()
+            except BrokenPipeError:
+                committed = False  # psql stopped at an error: its stderr says which
+            except (OSError, EOFError) as exc:
+                problem = f"cannot read the backup: {exc}"
+            except Exception as exc:
+                # zstandard.ZstdError: a damaged compressed file.
+                if not type(exc).__module__.startswith("zstandard"):
+                    raise
+                problem = f"cannot read the backup: {exc}"
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        if problem is not None and proc.poll() is None:
+            proc.kill()
+        returncode = proc.wait()
+        errors.seek(0)
+        stderr = errors.read()
+    if problem is None and committed and returncode == 0:
+        return
+    if problem is None:
+        problem = _first_error(stderr, password=target.password) or (
+            f"psql exited with status {returncode}"
+        )
+    if "lock timeout" in problem:
+        blockers = _blocking_sessions(target, target.schema)
+        raise OperationError(
+            f"the restore waited {lock_timeout:g}s for locks held by other sessions and was "
+            f"rolled back; nothing changed. Blocking: {'; '.join(blockers) or 'gone by now'}",
+            hint="end those sessions, or rerun with --terminate-connections "
+            "(LUMIDB_RESTORE_LOCK_TIMEOUT sets the wait)",
+        )
+    raise OperationError(f"restore failed and was rolled back; nothing changed: {problem}")
+
+
+def _parallel_restore(
+    entry: BackupEntry,
+    target: DatabaseTarget,
+    facts: _TargetFacts,
+    *,
+    suite: ClientSuite,
+    jobs: int,
+    lock_timeout: float,
+) -> None:
+    """``pg_restore --jobs``: clear the schema (one transaction), then load in parallel."""
+    import psycopg
+
+    with connect(target, application_name=APPLICATION_NAME, autocommit=False) as conn:
+        try:
+            conn.execute(f"SET lock_timeout = {int(lock_timeout * 1000)}")
+            conn.execute("SET client_min_messages = warning")
+            if not facts.schema_exists:
+                conn.execute(f"CREATE SCHEMA {_quote_ident(target.schema)}")
+            for statement in facts.clear_sql:
+                conn.execute(statement)
+            conn.commit()
+        except psycopg.errors.LockNotAvailable:
+            conn.rollback()
+            blockers = _blocking_sessions(target, target.schema)
+            raise OperationError(
+                f"the restore waited {lock_timeout:g}s for locks held by other sessions; "
+                f"nothing changed. Blocking: {'; '.join(blockers) or 'gone by now'}",
+                hint="end those sessions, or rerun with --terminate-connections",
+            ) from None
+    pg_restore = str(suite.program("pg_restore"))
+    env = _child_env(target, lock_timeout)
+    with tempfile.TemporaryDirectory(prefix="lumidb-restore-") as folder:
+        listing = Path(folder) / "toc.list"
+        toc = subprocess.run(
+            [pg_restore, "--list", str(entry.path)],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        if toc.returncode != 0:
+            raise OperationError(
+                f"pg_restore cannot read {entry.path.name}: {_first_error(toc.stderr)}"
+            )
+        listing.write_bytes(_without_existing_schemas(toc.stdout, facts.schemas))
+        command = [
+            pg_restore,
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            f"--jobs={jobs}",
+            f"--use-list={listing}",
+            f"--dbname={target.child_dsn()}",
+            str(entry.path),
+        ]
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            _, stderr = proc.communicate()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+    if proc.returncode != 0:
+        raise OperationError(f"pg_restore failed: {_first_error(stderr, password=target.password)}")
+
+
+_TOC_SCHEMA_RE = re.compile(rb"^\d+; \d+ \d+ (?:SCHEMA|COMMENT) - (?:SCHEMA )?(\S+) ")
+
+
+def _without_existing_schemas(listing: bytes, schemas: frozenset[str]) -> bytes:
+    """Comment out the archive's ``CREATE SCHEMA`` (and its comment) of schemas that exist."""
+    out = []
+    for line in listing.splitlines(keepends=True):
+        match = _TOC_SCHEMA_RE.match(line)
+        if match and match.group(1).decode(errors="replace").strip('"') in schemas:
+            line = b";" + line
+        out.append(line)
+    return b"".join(out)
+
+
+def _first_error(stderr: bytes, *, password: str | None = None) -> str:
+    text = stderr.decode("utf-8", "replace")
+    if password:
+        text = text.replace(password, MASK)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    chosen = next(
+        (line for line in lines if "ERROR:" in line or "FATAL:" in line or "error:" in line),
+        lines[0] if lines else "",
+    )
+    chosen = re.sub(r"^psql:<stdin>:\d+:\s*", "", chosen)
+    return re.sub(r"\s+", " ", chosen)
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- the stream filter --------------------------------------------------------------
+
+_COPY_RE = re.compile(rb"^COPY\s+(\S+?)(?:\s*\(.*\))?\s+FROM\s+stdin;\s*$", re.IGNORECASE)
+_DROPPED_RE = re.compile(
+    rb"^(?:ALTER\s+.*\s+OWNER\s+TO\s|GRANT\s|REVOKE\s|ALTER\s+DEFAULT\s+PRIVILEGES\s)",
+    re.IGNORECASE,
+)
+_SET_RE = re.compile(rb"^SET\s+([A-Za-z_][A-Za-z0-9_.]*)\s*(?:=|TO\s)", re.IGNORECASE)
+_SCHEMA_RE = re.compile(
+    rb"^(?:CREATE\s+SCHEMA(?:\s+IF\s+NOT\s+EXISTS)?|COMMENT\s+ON\s+SCHEMA)\s+(\"(?:[^\"]|\"\")+\"|[A-Za-z_][A-Za-z0-9_$]*)",
+    re.IGNORECASE,
+)
+_TOKEN_RE = re.compile(rb"""'|"|\$(?:[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)?\$|--|/\*|;""")
+_IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
+
+
+class DumpFilter:
+    """Filters a plain dump on its way to psql, chunk by chunk.
+
+    Outside ``COPY`` data it reads SQL line by line with a small lexer (quotes,
+    dollar quotes, comments) so it knows where statements start; inside ``COPY`` data it
+    only looks for the ``\\.`` line, in big slices, and counts rows. Dropped: ownership
+    and privilege statements, ``SET`` of settings the server does not know, and
+    ``CREATE SCHEMA``/``COMMENT ON SCHEMA`` of schemas that exist.
+    """
+
+    def __init__(self, *, known_settings: frozenset[str], existing_schemas: frozenset[str]):
+        self.known_settings = known_settings
+        self.existing_schemas = existing_schemas
+        self.rows: dict[str, int] = {}
+        self.complete = False
+        self.dropped: list[str] = []
+        self._buffer = b""
+        self._copy_table: str | None = None
+        self._in_statement = False
+        self._skipping = False
+        self._quote: bytes | None = None
+        self._comment_depth = 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        self._buffer += chunk
+        return self._drain(final=False)
+
+    def finish(self) -> bytes:
+        return self._drain(final=True)
+
+    def _drain(self, *, final: bool) -> bytes:
+        out: list[bytes] = []
+        buf = self._buffer
+        pos = 0
+        size = len(buf)
+        while pos < size:
+            if self._copy_table is not None:
+                if buf.startswith(b"\\.\n", pos) or (final and buf[pos:] in (b"\\.", b"\\.\r")):
+                    end = buf.find(b"\n", pos)
+                    end = size if end < 0 else end + 1
+                    out.append(buf[pos:end])
+                    pos = end
+                    self._copy_table = None
+                    continue
+                found = buf.find(b"\n\\.\n", pos)
+                if found >= 0:
+                    stop = found + 1
+                else:
+                    last = buf.rfind(b"\n", pos)
+                    if last < 0:
+                        if final:
+                            out.append(buf[pos:])
+                            pos = size
+                        break
+                    stop = last + 1
+                data = buf[pos:stop]
+                self.rows[self._copy_table] = self.rows.get(self._copy_table, 0) + data.count(b"\n")
+                out.append(data)
+                pos = stop
+                continue
+            end = buf.find(b"\n", pos)
+            if end < 0:
+                if not final:
+                    break
+                end = size
+                line = buf[pos:end] + b"\n"
+            else:
+                line = buf[pos : end + 1]
+            pos = end + 1
+            out.append(self._sql_line(line))
+        self._buffer = buf[pos:]
+        return b"".join(out)
+
+    def _sql_line(self, line: bytes) -> bytes:
+        at_start = not self._in_statement and self._quote is None and not self._comment_depth
+        if at_start:
+            stripped = line.rstrip()
+            if stripped == DUMP_COMPLETE:
+                self.complete = True
+            if not stripped or stripped.startswith((b"--", b"\\")):
+                return line
+            copy = _COPY_RE.match(stripped)
+            if copy:
+                self._copy_table = copy.group(1).decode("utf-8", "replace")
+                self.rows.setdefault(self._copy_table, 0)
+                return line
+            self._skipping = self._drops(stripped)
+        skipping = self._skipping
+        self._lex(line)
+        if not self._in_statement and self._quote is None and not self._comment_depth:
+            self._skipping = False
+        return b"" if skipping else line
+
+    def _drops(self, statement: bytes) -> bool:
+        if _DROPPED_RE.match(statement):
+            self.dropped.append(statement[:80].decode("utf-8", "replace"))
+            return True
+        setting = _SET_RE.match(statement)
+        if setting:
+            name = setting.group(1).decode().lower()
+            if "." not in name and name not in self.known_settings:
+                self.dropped.append(statement.decode("utf-8", "replace"))
+                return True
+        schema = _SCHEMA_RE.match(statement)
+        if schema:
+            raw = schema.group(1).decode("utf-8", "replace")
+            name = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
+            if name in self.existing_schemas:
+                return True
+        return False
+
+    def _lex(self, line: bytes) -> None:
+        """Track quotes, comments and statement ends through one line of SQL."""
+        pos = 0
+        size = len(line)
+        while pos < size:
+            if self._comment_depth:
+                opening = line.find(b"/*", pos)
+                closing = line.find(b"*/", pos)
+                if closing < 0:
+                    return
+                if 0 <= opening < closing:
+                    self._comment_depth += 1
+                    pos = opening + 2
+                else:
+                    self._comment_depth -= 1
+                    pos = closing + 2
+                continue
+            if self._quote is not None:
+                found = line.find(self._quote, pos)
+                if found < 0:
+                    return
+                if self._quote in (b"'", b'"') and line.startswith(self._quote * 2, found):
+                    pos = found + 2
+                    continue
+                pos = found + len(self._quote)
+                self._quote = None
+                continue
+            match = _TOKEN_RE.search(line, pos)
+            if match is None:
+                if line[pos:].strip():
+                    self._in_statement = True
+                return
+            if line[pos : match.start()].strip():
+                self._in_statement = True
+            token = match.group()
+            pos = match.end()
+            if token == b";":
+                self._in_statement = False
+            elif token == b"--":
+                return
+            elif token == b"/*":
+                self._comment_depth = 1
+            elif token.startswith(b"$"):
+                if match.start() > 0 and line[match.start() - 1] in _IDENT_BYTES:
+                    pos = match.start() + 1
+                    self._in_statement = True
+                    continue
+                self._in_statement = True
+                self._quote = token
+            else:
+                self._in_statement = True
+                self._quote = token
+
+
+# --- verification -------------------------------------------------------------------
+
+
+def verify_backup(
+    entry: BackupEntry, *, target: DatabaseTarget, pg_bin_dir: Path | None
+) -> VerifyResult:
+    """Check a backup: its checksum, then a restore into a scratch database.
+
+    The scratch database (``lumidb_verify_<random>``) is created on the same server as
+    ``target`` and dropped afterwards, also on failure or Ctrl-C. The restored row count
+    of every table is compared with the manifest; ``differences`` says what differed.
+    """
+    import secrets
+
+    from lumidb import backup_store
+
+    started = time.monotonic()
+    checksum = backup_store.checksum_matches(entry)
+
+    def result(**kwargs: Any) -> VerifyResult:
+        values: dict[str, Any] = {
+            "file": str(entry.path),
+            "checksum_ok": checksum,
+            "restored": False,
+            "scratch_database": None,
+            "row_counts": {},
+            "differences": [],
+            **kwargs,
+        }
+        return VerifyResult(duration_seconds=round(time.monotonic() - started, 3), **values)
+
+    if checksum is False:
+        return result(differences=["the file does not match the size and SHA-256 in its manifest"])
+    manifest = entry.manifest or {}
+    schema = str(manifest.get("schema") or target.schema)
+    name = f"lumidb_verify_{secrets.token_hex(6)}"
+    scratch = replace(target.for_database(name), schema=schema)
+    with connect(target, application_name="lumidb verify") as conn:
+        from lumidb.pgtools import choose_client, server_major_from_version_num
+
+        major = server_major_from_version_num(conn.info.server_version)
+        conn.execute(f"CREATE DATABASE {_quote_ident(name)} TEMPLATE template0")
+    try:
+        suite = choose_client(major, needs_ssl=target.needs_ssl, configured_dir=pg_bin_dir)
+        try:
+            _load(
+                entry,
+                scratch,
+                suite=suite,
+                pg_bin_dir=pg_bin_dir,
+                jobs=None,
+                lock_timeout=60.0,
+            )
+        except OperationError as exc:
+            return result(scratch_database=name, differences=[exc.message])
+        counts = _row_counts(scratch, schema)
+    finally:
+        _drop_database(target, name)
+    expected = manifest.get("row_counts")
+    differences = _compare_counts(expected, counts, schema) if isinstance(expected, dict) else []
+    return result(restored=True, scratch_database=name, row_counts=counts, differences=differences)
+
+
+def _row_counts(target: DatabaseTarget, schema: str) -> dict[str, int]:
+    from psycopg import sql
+
+    counts: dict[str, int] = {}
+    with connect(target, application_name="lumidb verify") as conn:
+        tables = conn.execute(
+            """
+            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+            ORDER BY c.relname
+            """,
+            (schema,),
+        ).fetchall()
+        for (table,) in tables:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}.{}").format(
+                    sql.Identifier(schema), sql.Identifier(table)
+                )
+            ).fetchone()
+            counts[str(table)] = int(row[0]) if row else 0
+    return counts
+
+
+def _compare_counts(expected: dict[str, Any], actual: dict[str, int], schema: str) -> list[str]:
+    def bare(name: str) -> str:
+        prefix = schema + "."
+        name = name.removeprefix(prefix).removeprefix(f'"{schema}".')
+        return name[1:-1].replace('""', '"') if name.startswith('"') else name
+
+    wanted = {bare(str(k)): v for k, v in expected.items()}
+    differences = []
+    for table, rows in sorted(wanted.items()):
+        if table not in actual:
+            differences.append(f"table {table}: in the manifest, missing after the restore")
+        elif actual[table] != rows:
+            differences.append(
+                f"table {table}: the manifest says {rows} rows, the restore has {actual[table]}"
+            )
+    differences += [
+        f"table {table}: restored ({actual[table]} rows) but not in the manifest"
+        for table in sorted(set(actual) - set(wanted))
+    ]
+    return differences
+
+
+def _drop_database(target: DatabaseTarget, name: str) -> None:
+    with connect(target, application_name="lumidb verify") as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from lumidb import __version__, backup_store
+from lumidb import __version__, backup_store, catalog
 from lumidb.backup_store import BackupEntry
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.errors import OperationError, UsageError
@@ -590,7 +590,7 @@ def _dump_custom(
                 stderr=stderr,
                 env=target.child_env(application_name="lumidb backup"),
             )
-            counts = _count_rows(conn, target.schema)
+            counts = catalog.row_counts(conn, target.schema)
             while True:
                 try:
                     proc.wait(timeout=_POLL_S)
@@ -637,27 +637,6 @@ def _fsync_and_hash(path: Path) -> tuple[int, str]:
     finally:
         os.close(fd)
     return size, digest.hexdigest()
-
-
-def _count_rows(conn: psycopg.Connection[Any], schema: str) -> dict[str, int]:
-    from psycopg import sql
-
-    tables = conn.execute(
-        """
-        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY 1
-        """,
-        (schema,),
-    ).fetchall()
-    counts: dict[str, int] = {}
-    for (name,) in tables:
-        row = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}.{}").format(
-                sql.Identifier(schema), sql.Identifier(name)
-            )
-        ).fetchone()
-        counts[str(name)] = int(row[0]) if row else 0
-    return counts
 
 
 # --- retention ----------------------------------------------------------------------

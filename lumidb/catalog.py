@@ -102,6 +102,28 @@ def snapshot(conn: Any, schema: str) -> Catalog:
     return Catalog(enums=enums, columns=columns, indexes=indexes, constraints=constraints)
 
 
+def row_counts(conn: Any, schema: str) -> dict[str, int]:
+    """Rows in every table of ``schema`` (partitioned tables counted once, as a whole)."""
+    from psycopg import sql
+
+    tables = conn.execute(
+        """
+        SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+        ORDER BY c.relname
+        """,
+        (schema,),
+    ).fetchall()
+    counts: dict[str, int] = {}
+    for (table,) in tables:
+        query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+            sql.Identifier(schema), sql.Identifier(table)
+        )
+        row = conn.execute(query).fetchone()
+        counts[str(table)] = int(row[0]) if row else 0
+    return counts
+
+
 def differences(expected: Catalog, actual: Catalog) -> list[str]:
     """Every way ``actual`` differs from ``expected``, one readable line each."""
     found: list[str] = []

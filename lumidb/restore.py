@@ -1018,26 +1018,10 @@ def verify_backup(
 
 
 def _row_counts(target: DatabaseTarget, schema: str) -> dict[str, int]:
-    from psycopg import sql
+    from lumidb import catalog
 
-    counts: dict[str, int] = {}
     with connect(target, application_name="lumidb verify") as conn:
-        tables = conn.execute(
-            """
-            SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-            ORDER BY c.relname
-            """,
-            (schema,),
-        ).fetchall()
-        for (table,) in tables:
-            row = conn.execute(
-                sql.SQL("SELECT count(*) FROM {}.{}").format(
-                    sql.Identifier(schema), sql.Identifier(table)
-                )
-            ).fetchone()
-            counts[str(table)] = int(row[0]) if row else 0
-    return counts
+        return catalog.row_counts(conn, schema)
 
 
 def _compare_counts(expected: dict[str, Any], actual: dict[str, int], schema: str) -> list[str]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -121,6 +125,84 @@ class Run:
         return json.loads(self.stdout)
 
 
+# --- lumidb as a user runs it ---------------------------------------------------------
+
+LUMIDB = str(Path(sys.executable).parent / "lumidb")  # the installed console script
+
+
+def is_lumidb_setting(name: str) -> bool:
+    """Variables that change what lumidb does: a test starts without any of them."""
+    return name.startswith(("LUMIDB_", "PG")) or name in {"DATABASE_URL", "DIRECT_URL", "NODE_ENV"}
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """A fresh shell's environment for the installed lumidb: only the given settings, no colour."""
+    env = {k: v for k, v in os.environ.items() if not is_lumidb_setting(k)}
+    env["NO_COLOR"] = "1"
+    env.update(settings)
+    return env
+
+
+def run_installed(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The installed `lumidb` as cron or CI runs it: no terminal, output captured."""
+    return subprocess.run(
+        [LUMIDB, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class CommandLineWatcher:
+    """Watches every process's arguments while the block runs.
+
+    ``leaks`` collects any command line that carries the test password; ``command_lines``
+    every one seen (arguments joined by spaces), so a test can check what ran.
+    """
+
+    def __init__(self) -> None:
+        self.leaks: list[str] = []
+        self.command_lines: set[str] = set()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def saw(self, predicate: Callable[[str], bool]) -> bool:
+        return any(predicate(line) for line in list(self.command_lines))
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    line = (
+                        (entry / "cmdline")
+                        .read_bytes()
+                        .replace(b"\0", b" ")
+                        .decode(errors="replace")
+                    )
+                except OSError:
+                    continue
+                self.command_lines.add(line)
+                if APP_PASSWORD in line:
+                    self.leaks.append(line)
+            time.sleep(0.005)
+
+    def __enter__(self) -> CommandLineWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 class Cli:
     """Runs `lumidb` in-process (Typer's runner) in a folder of its own, no terminal."""
 
@@ -128,11 +210,7 @@ class Cli:
         self.workdir = workdir
         self.monkeypatch = monkeypatch
         for name in list(os.environ):
-            if name.startswith(("LUMIDB_", "PG")) or name in {
-                "DATABASE_URL",
-                "DIRECT_URL",
-                "NODE_ENV",
-            }:
+            if is_lumidb_setting(name):
                 monkeypatch.delenv(name)
         monkeypatch.setenv("NO_COLOR", "1")
         monkeypatch.chdir(workdir)

@@ -10,7 +10,6 @@ import re
 import resource
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
@@ -22,7 +21,7 @@ import psutil
 import psycopg
 import pytest
 import zstandard
-from conftest import APP_PASSWORD, Cli, url_of
+from conftest import APP_PASSWORD, LUMIDB, Cli, CommandLineWatcher, clean_env, url_of
 from psycopg import sql
 from test_backup_store import fake_backup
 
@@ -31,7 +30,6 @@ from lumidb.backup import BackupOptions, create_backup
 from lumidb.connection import DatabaseTarget
 from lumidb.pgtools import choose_client
 
-LUMIDB = Path(sys.executable).parent / "lumidb"
 NAME_RE = re.compile(r"^t_[0-9a-f]{12}-\d{8}T\d{6}\.\d{3}Z\.(sql\.zst|sql\.gz|sql|dump)$")
 
 
@@ -354,17 +352,6 @@ def test_verify_command_and_backup_verify(cli: Cli, db: DatabaseTarget) -> None:
 # --- the installed program, as a subprocess -------------------------------------------
 
 
-def _env(target: DatabaseTarget, workdir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PG", "LUMIDB_")) and k not in {"DATABASE_URL", "DIRECT_URL"}
-    }
-    env["DATABASE_URL"] = url_of(target)
-    env["NO_COLOR"] = "1"
-    return env
-
-
 def test_file_size_limit_fails_cleanly(db: DatabaseTarget, tmp_path: Path) -> None:
     execute(
         db, "CREATE TABLE filler AS SELECT i, md5(i::text) AS t FROM generate_series(1, 5000) i"
@@ -375,9 +362,9 @@ def test_file_size_limit_fails_cleanly(db: DatabaseTarget, tmp_path: Path) -> No
 
     for fmt in ("plain", "custom"):
         done = subprocess.run(
-            [str(LUMIDB), "backup", "--format", fmt, "--compress", "none"],
+            [LUMIDB, "backup", "--format", fmt, "--compress", "none"],
             cwd=tmp_path,
-            env=_env(db, tmp_path),
+            env=clean_env(DATABASE_URL=url_of(db)),
             preexec_fn=limit,
             capture_output=True,
             text=True,
@@ -405,9 +392,9 @@ def test_ctrl_c_mid_dump_leaves_nothing(db: DatabaseTarget, tmp_path: Path) -> N
     )
     folder = tmp_path / "backups"
     proc = subprocess.Popen(
-        [str(LUMIDB), "backup", "--compress", "none"],
+        [LUMIDB, "backup", "--compress", "none"],
         cwd=tmp_path,
-        env=_env(db, tmp_path),
+        env=clean_env(DATABASE_URL=url_of(db)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -432,49 +419,28 @@ def test_ctrl_c_mid_dump_leaves_nothing(db: DatabaseTarget, tmp_path: Path) -> N
 
 
 def test_no_password_in_any_argv(db: DatabaseTarget, tmp_path: Path) -> None:
-    seen: list[str] = []
-    found: list[str] = []
-    stop = threading.Event()
+    def dumping(line: str) -> bool:
+        return "pg_dump" in line and "--no-owner" in line
 
-    def watch() -> None:
-        needle = APP_PASSWORD.encode()
-        while not stop.is_set():
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    cmdline = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if needle in cmdline:
-                    found.append(cmdline.decode(errors="replace"))
-                if b"pg_dump" in cmdline and b"--no-owner" in cmdline:
-                    seen.append(cmdline.decode(errors="replace"))
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    with CommandLineWatcher() as argv:
         # pg_dump waits for this lock, so the watcher sees it for sure
         with psycopg.connect(**db.conninfo_params()) as conn:
             conn.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
             proc = subprocess.Popen(
-                [str(LUMIDB), "backup", "--json"],
+                [LUMIDB, "backup", "--json"],
                 cwd=tmp_path,
-                env=_env(db, tmp_path),
+                env=clean_env(DATABASE_URL=url_of(db)),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
             deadline = time.monotonic() + 30
-            while not seen and time.monotonic() < deadline:
+            while not argv.saw(dumping) and time.monotonic() < deadline:
                 time.sleep(0.01)
             conn.rollback()
         stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        stop.set()
-        watcher.join()
     assert proc.returncode == 0, stderr
-    assert seen and not found
+    assert argv.saw(dumping) and argv.leaks == []
     assert APP_PASSWORD not in stdout + stderr
     assert_no_password_in(tmp_path / "backups")
 

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import APP_PASSWORD, Cli, url_of
+from conftest import APP_PASSWORD, Cli, CommandLineWatcher, clean_env, run_installed, url_of
 
 from lumidb import __version__
 from lumidb.connection import DatabaseTarget
-
-LUMIDB = str(Path(sys.executable).parent / "lumidb")
 
 
 def test_version(cli: Cli) -> None:
@@ -78,23 +74,11 @@ def test_debug_shows_a_traceback(cli: Cli) -> None:
 
 def test_installed_lumidb_without_a_terminal(db: DatabaseTarget, tmp_path: Path) -> None:
     """The real console script, as cron or CI runs it: no terminal, no colour codes, honest exit codes."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LUMIDB_", "PG")) and k not in {"DATABASE_URL", "NODE_ENV"}
-    }
-    env["DATABASE_URL"] = url_of(db)
+    env = clean_env(DATABASE_URL=url_of(db))
+    env.pop("NO_COLOR")  # no terminal alone must keep colour codes out
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [LUMIDB, *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=60,
-        )
+        return run_installed(*args, env=env, cwd=tmp_path, timeout=60)
 
     quiet = run("migrate", "deploy", "--quiet")
     assert quiet.returncode == 0 and quiet.stdout == ""
@@ -107,39 +91,9 @@ def test_installed_lumidb_without_a_terminal(db: DatabaseTarget, tmp_path: Path)
 
 def test_no_password_on_any_command_line(db: DatabaseTarget, tmp_path: Path) -> None:
     """While lumidb runs, no process of this machine carries the password in its arguments."""
-    import threading
-    import time
-
-    env = {**os.environ, "DATABASE_URL": url_of(db)}
-    seen: list[str] = []
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            for proc in Path("/proc").iterdir():
-                if proc.name.isdigit():
-                    try:
-                        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
-                    except OSError:
-                        continue
-                    if APP_PASSWORD in cmdline:
-                        seen.append(cmdline)
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    try:
+    env = clean_env(DATABASE_URL=url_of(db))
+    with CommandLineWatcher() as argv:
         for args in (["migrate", "deploy"], ["migrate", "status"], ["doctor"]):
-            subprocess.run(
-                [LUMIDB, *args],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                stdin=subprocess.DEVNULL,
-                timeout=60,
-                check=False,
-            )
-    finally:
-        done.set()
-        watcher.join()
-    assert seen == []
+            run_installed(*args, env=env, cwd=tmp_path, timeout=60)
+    assert argv.saw(lambda line: "lumidb doctor" in line)
+    assert argv.leaks == []

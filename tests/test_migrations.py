@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import APP_PASSWORD, Cli, url_of
+from conftest import APP_PASSWORD, LUMIDB, Cli, clean_env, url_of
 
 from lumidb import migrations
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.locks import LOCK_CLASS, LOCK_ID
 
-LUMIDB = str(Path(sys.executable).parent / "lumidb")
 PRISMA_SQL = migrations.MIGRATIONS_DIR / "versions" / "20261125_0001_initial.sql"
 
 
@@ -48,26 +45,6 @@ def table_exists(target: DatabaseTarget, name: str) -> bool:
     return bool(row and row[0])
 
 
-def run_lumidb(
-    args: list[str], env_extra: dict[str, str], cwd: Path
-) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LUMIDB_", "PG")) and k not in {"DATABASE_URL", "NODE_ENV"}
-    }
-    env.update(env_extra)
-    return subprocess.run(
-        [LUMIDB, *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-
-
 def test_deploy_on_empty_database(cli: Cli, empty_db: DatabaseTarget) -> None:
     cli.use(empty_db)
     run = cli("migrate", "deploy", "--json")
@@ -81,11 +58,11 @@ def test_deploy_on_empty_database(cli: Cli, empty_db: DatabaseTarget) -> None:
 
 
 def test_three_parallel_deploys_all_succeed_once(empty_db: DatabaseTarget, tmp_path: Path) -> None:
-    env = {"DATABASE_URL": url_of(empty_db)}
+    env = clean_env(DATABASE_URL=url_of(empty_db))
     procs = [
         subprocess.Popen(
             [LUMIDB, "migrate", "deploy", "--json"],
-            env={**os.environ, **env},
+            env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +14,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import APP_PASSWORD, Cli, app_target, url_of
+from conftest import APP_PASSWORD, LUMIDB, Cli, CommandLineWatcher, app_target, clean_env, url_of
 
 from lumidb.backup import BackupOptions, create_backup
 from lumidb.backup_store import BackupEntry, load_entry
@@ -411,10 +408,9 @@ def test_second_restore_waits_on_lumidbs_lock_then_refuses(
 
 
 def _lumidb_process(db: DatabaseTarget, folder: Path, *args: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LUMIDB_"))}
-    env.update(DATABASE_URL=url_of(db), LUMIDB_BACKUP_DIR=str(folder), NO_COLOR="1")
+    env = clean_env(DATABASE_URL=url_of(db), LUMIDB_BACKUP_DIR=str(folder))
     return subprocess.Popen(
-        [str(Path(sys.executable).parent / "lumidb"), "restore-latest", *args],
+        [LUMIDB, "restore-latest", *args],
         env=env,
         cwd=folder.parent,
         stdout=subprocess.PIPE,
@@ -459,37 +455,14 @@ def test_no_password_in_any_argv(db: DatabaseTarget, tmp_path: Path) -> None:
     folder = tmp_path / "backups"
     seed(db, users=2000)
     backup(db, folder, format="custom")
-    seen: set[str] = set()
-    leaks: list[str] = []
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            for entry in Path("/proc").iterdir():
-                if not entry.name.isdigit():
-                    continue
-                try:
-                    argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                except OSError:
-                    continue
-                if APP_PASSWORD in argv:
-                    leaks.append(argv)
-                for program in ("psql", "pg_dump", "pg_restore"):
-                    if f"/{program} " in argv:
-                        seen.add(program)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with CommandLineWatcher() as argv:
         proc = _lumidb_process(db, folder, "--yes")
         out, err = proc.communicate(timeout=60)
-    finally:
-        done.set()
-        watcher.join()
     assert proc.returncode == 0, err
     assert APP_PASSWORD.encode() not in out + err
-    assert leaks == []
-    assert {"psql", "pg_dump"} <= seen
+    assert argv.leaks == []
+    for program in ("psql", "pg_dump"):
+        assert argv.saw(lambda line, p=program: f"/{p} " in line), program
 
 
 # --- an older server over TLS ------------------------------------------------------

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-
-LUMIDB = str(Path(sys.executable).parent / "lumidb")
+from conftest import clean_env, run_installed
 
 
 class Fresh:
@@ -22,23 +19,9 @@ class Fresh:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("LUMIDB_", "PG"))
-            and k not in {"DATABASE_URL", "DIRECT_URL", "NODE_ENV"}
-        }
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [LUMIDB, *args],
-            env=self.env,
-            cwd=self.folder,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=180,
-        )
+        return run_installed(*args, env=clean_env(), cwd=self.folder, timeout=180)
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from lumidb import __version__, backup_store, catalog
 from lumidb.backup_store import BackupEntry
-from lumidb.connection import DatabaseTarget, connect
+from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
 
 if TYPE_CHECKING:
@@ -243,7 +243,6 @@ class _Source:
     """What the manifest says about the database, read before the dump."""
 
     server_version: str
-    server_major: int
     alembic_revision: str | None
     environment: str
 
@@ -267,14 +266,12 @@ def create_backup(
         raise UsageError(f"unknown backup kind {options.kind!r}")
     if options.keep is not None and options.keep < 1:
         raise UsageError("--keep must be at least 1")
-    from lumidb.pgtools import choose_client
+    from lumidb.pgtools import client_for
 
     options = replace(options, backup_dir=options.backup_dir.absolute())
     with connect(target, application_name="lumidb backup") as conn:
         source = _read_source(conn, target, options.environment)
-        suite = choose_client(
-            source.server_major, needs_ssl=target.needs_ssl, configured_dir=options.pg_bin_dir
-        )
+        suite = client_for(conn, target, options.pg_bin_dir)
         folder = backup_store.folder_for(options.backup_dir, options.kind)
         warnings = backup_store.ensure_backup_dir(options.backup_dir)
         if folder != options.backup_dir:
@@ -344,12 +341,11 @@ def _read_source(
     from psycopg import sql
 
     from lumidb.guard import read_environment
-    from lumidb.pgtools import server_major_from_version_num
 
     row = conn.execute("SELECT current_setting('server_version')").fetchone()
     version = str(row[0]).split()[0] if row else "unknown"
     revision = None
-    table = f"{_quote_ident(target.schema)}.alembic_version"
+    table = f"{quote_ident(target.schema)}.alembic_version"
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
     if exists and exists[0]:
         rows = conn.execute(
@@ -362,14 +358,9 @@ def _read_source(
     environment = recorded.value if recorded is not None else str(shell_environment)
     return _Source(
         server_version=version,
-        server_major=server_major_from_version_num(conn.info.server_version),
         alembic_revision=revision,
         environment=environment,
     )
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _pg_dump_args(suite: ClientSuite, target: DatabaseTarget) -> list[str]:
@@ -380,7 +371,7 @@ def _pg_dump_args(suite: ClientSuite, target: DatabaseTarget) -> list[str]:
         "--no-owner",
         "--no-privileges",
         "--exclude-schema=lumidb",
-        f"--schema={_quote_ident(target.schema)}",
+        f"--schema={quote_ident(target.schema)}",
     ]
 
 
@@ -404,10 +395,7 @@ def _sigterm_raises() -> Iterator[None]:
 def _last_stderr_line(stderr: IO[bytes], target: DatabaseTarget) -> str:
     stderr.seek(0)
     lines = [line.strip() for line in stderr.read().decode("utf-8", "replace").splitlines() if line]
-    text = lines[-1] if lines else ""
-    if target.password:
-        text = text.replace(target.password, "***")
-    return text
+    return target.scrub(lines[-1] if lines else "")
 
 
 def _failure(
@@ -625,18 +613,13 @@ def _size(path: Path) -> int:
 
 
 def _fsync_and_hash(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-        with os.fdopen(os.dup(fd), "rb") as handle:
-            while chunk := handle.read(CHUNK_SIZE):
-                digest.update(chunk)
-                size += len(chunk)
+        size = os.fstat(fd).st_size
     finally:
         os.close(fd)
-    return size, digest.hexdigest()
+    return size, backup_store.file_sha256(path)
 
 
 # --- retention ----------------------------------------------------------------------

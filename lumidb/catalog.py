@@ -164,7 +164,9 @@ def _show(value: Any) -> str:
 
 
 def _unqualify(text: str, schema: str) -> str:
-    quoted = '"' + schema.replace('"', '""') + '"'
+    from lumidb.connection import quote_ident
+
+    quoted = quote_ident(schema)
     for prefix in (f"{quoted}.", f"{schema}."):
         text = text.replace(prefix, "")
     return text

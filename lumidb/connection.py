@@ -84,6 +84,10 @@ class DatabaseTarget:
             query
         )
 
+    def scrub(self, text: str) -> str:
+        """``text`` (a child program's message, say) with this target's password masked."""
+        return text.replace(self.password, MASK) if self.password else text
+
     @property
     def sslmode(self) -> str | None:
         return dict(self.params).get("sslmode")
@@ -117,7 +121,7 @@ class DatabaseTarget:
         if self.password is not None:
             params["password"] = self.password
         options = params.get("options", "")
-        params["options"] = f"{options} -c search_path={_quote_ident(self.schema)}".strip()
+        params["options"] = f"{options} -c search_path={quote_ident(self.schema)}".strip()
         return params
 
     def child_dsn(self) -> str:
@@ -236,7 +240,8 @@ def _libpq_keywords() -> frozenset[str]:
     return frozenset(opt.keyword.decode() for opt in pq.Conninfo.get_defaults())
 
 
-def _quote_ident(name: str) -> str:
+def quote_ident(name: str) -> str:
+    """A PostgreSQL identifier, double-quoted: the one place lumidb quotes names."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -249,8 +254,7 @@ def _quote_conninfo(value: str) -> str:
 def describe_connect_error(target: DatabaseTarget, exc: BaseException) -> ConnectionFailed:
     """Turn a driver error into one line naming host, port and cause (no password)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if target.password:
-        text = text.replace(target.password, MASK)
+    text = target.scrub(text)
     text = text.removeprefix("connection failed: ")
     hint = None
     lowered = text.lower()

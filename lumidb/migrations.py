@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from lumidb import catalog, guard
 from lumidb.config import Environment
-from lumidb.connection import DatabaseTarget, connect, describe_connect_error, make_engine
+from lumidb.connection import (
+    DatabaseTarget,
+    connect,
+    describe_connect_error,
+    make_engine,
+    quote_ident,
+)
 from lumidb.errors import LumidbError, OperationError, RefusedError, UsageError
 from lumidb.locks import database_lock
 
@@ -301,8 +307,7 @@ def _ensure_schema(conn: Connection, target: DatabaseTarget) -> None:
     from sqlalchemy import text
 
     if target.schema != "public":
-        quoted = '"' + target.schema.replace('"', '""') + '"'
-        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+        conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(target.schema)}"))
         conn.commit()
 
 

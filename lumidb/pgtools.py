@@ -21,8 +21,12 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lumidb.errors import OperationError, UsageError
+
+if TYPE_CHECKING:
+    from lumidb.connection import DatabaseTarget
 
 PROGRAMS = ("pg_dump", "pg_restore", "psql")
 SETTING = "LUMIDB_PG_BIN_DIR"
@@ -171,6 +175,12 @@ def choose_client(
     if survey.chosen is None:
         raise OperationError(survey.problem or "no pg_dump fits this server")
     return survey.chosen
+
+
+def client_for(conn: Any, target: DatabaseTarget, configured_dir: Path | None) -> ClientSuite:
+    """The client programs for the server behind ``conn`` (an open psycopg connection to ``target``)."""
+    major = server_major_from_version_num(conn.info.server_version)
+    return choose_client(major, needs_ssl=target.needs_ssl, configured_dir=configured_dir)
 
 
 # --- internals -----------------------------------------------------------------

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from lumidb.config import Environment
-from lumidb.connection import MASK, DatabaseTarget, connect
+from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
 
 if TYPE_CHECKING:
@@ -335,11 +335,10 @@ def _safety_backup(target: DatabaseTarget, options: RestoreOptions) -> str:
 
 
 def _client_for(target: DatabaseTarget, pg_bin_dir: Path | None) -> ClientSuite:
-    from lumidb.pgtools import choose_client, server_major_from_version_num
+    from lumidb.pgtools import client_for
 
     with connect(target, application_name=APPLICATION_NAME) as conn:
-        major = server_major_from_version_num(conn.info.server_version)
-    return choose_client(major, needs_ssl=target.needs_ssl, configured_dir=pg_bin_dir)
+        return client_for(conn, target, pg_bin_dir)
 
 
 def _terminate_sessions(target: DatabaseTarget) -> list[str]:
@@ -480,7 +479,7 @@ def _clearing_statements(conn: Any, schema: str) -> list[str]:
 def _preamble(facts: _TargetFacts, schema: str) -> bytes:
     lines = ["BEGIN;", "SET client_min_messages = warning;"]
     if not facts.schema_exists:
-        lines.append(f"CREATE SCHEMA {_quote_ident(schema)};")
+        lines.append(f"CREATE SCHEMA {quote_ident(schema)};")
     lines += facts.clear_sql
     return ("\n".join(lines) + "\n").encode()
 
@@ -656,9 +655,7 @@ def _stream_into_psql(
     if problem is None and committed and returncode == 0:
         return
     if problem is None:
-        problem = _first_error(stderr, password=target.password) or (
-            f"psql exited with status {returncode}"
-        )
+        problem = _first_error(stderr, target=target) or (f"psql exited with status {returncode}")
     if "lock timeout" in problem:
         blockers = _blocking_sessions(target, target.schema)
         raise OperationError(
@@ -687,7 +684,7 @@ def _parallel_restore(
             conn.execute(f"SET lock_timeout = {int(lock_timeout * 1000)}")
             conn.execute("SET client_min_messages = warning")
             if not facts.schema_exists:
-                conn.execute(f"CREATE SCHEMA {_quote_ident(target.schema)}")
+                conn.execute(f"CREATE SCHEMA {quote_ident(target.schema)}")
             for statement in facts.clear_sql:
                 conn.execute(statement)
             conn.commit()
@@ -739,7 +736,7 @@ def _parallel_restore(
             proc.wait()
             raise
     if proc.returncode != 0:
-        raise OperationError(f"pg_restore failed: {_first_error(stderr, password=target.password)}")
+        raise OperationError(f"pg_restore failed: {_first_error(stderr, target=target)}")
 
 
 _TOC_SCHEMA_RE = re.compile(rb"^\d+; \d+ \d+ (?:SCHEMA|COMMENT) - (?:SCHEMA )?(\S+) ")
@@ -756,10 +753,10 @@ def _without_existing_schemas(listing: bytes, schemas: frozenset[str]) -> bytes:
     return b"".join(out)
 
 
-def _first_error(stderr: bytes, *, password: str | None = None) -> str:
+def _first_error(stderr: bytes, *, target: DatabaseTarget | None = None) -> str:
     text = stderr.decode("utf-8", "replace")
-    if password:
-        text = text.replace(password, MASK)
+    if target is not None:
+        text = target.scrub(text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     chosen = next(
         (line for line in lines if "ERROR:" in line or "FATAL:" in line or "error:" in line),
@@ -767,10 +764,6 @@ def _first_error(stderr: bytes, *, password: str | None = None) -> str:
     )
     chosen = re.sub(r"^psql:<stdin>:\d+:\s*", "", chosen)
     return re.sub(r"\s+", " ", chosen)
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # --- the stream filter --------------------------------------------------------------
@@ -992,12 +985,11 @@ def verify_backup(
     name = f"lumidb_verify_{secrets.token_hex(6)}"
     scratch = replace(target.for_database(name), schema=schema)
     with connect(target, application_name="lumidb verify") as conn:
-        from lumidb.pgtools import choose_client, server_major_from_version_num
+        from lumidb.pgtools import client_for
 
-        major = server_major_from_version_num(conn.info.server_version)
-        conn.execute(f"CREATE DATABASE {_quote_ident(name)} TEMPLATE template0")
+        suite = client_for(conn, target, pg_bin_dir)
+        conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
     try:
-        suite = choose_client(major, needs_ssl=target.needs_ssl, configured_dir=pg_bin_dir)
         try:
             _load(
                 entry,
@@ -1048,4 +1040,4 @@ def _compare_counts(expected: dict[str, Any], actual: dict[str, int], schema: st
 
 def _drop_database(target: DatabaseTarget, name: str) -> None:
     with connect(target, application_name="lumidb verify") as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")

@@ -272,6 +272,14 @@ def _size_text(size: int) -> str:
     return f"{size} B"
 
 
+def _format_text(format: str, compression: str) -> str:
+    return format if compression == "none" else f"{format}+{compression}"
+
+
+def _rows_text(row_counts: dict[str, int]) -> str:
+    return f"{sum(row_counts.values())} rows in {len(row_counts)} tables"
+
+
 def _age_text(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f}s"
@@ -287,8 +295,8 @@ def _backup_view(output: Output, result: _backup.BackupResult) -> None:
     manifest = result.manifest
     output.out.print(
         f"[green]backup written[/]: {escape(result.path)} "
-        f"({_size_text(int(manifest['size']))}, {sum(manifest['row_counts'].values())} rows"
-        f" in {len(manifest['row_counts'])} tables, revision {manifest['alembic_revision'] or '-'})"
+        f"({_size_text(int(manifest['size']))}, {_rows_text(manifest['row_counts'])},"
+        f" revision {manifest['alembic_revision'] or '-'})"
     )
     if result.verification is not None:
         show(output, result.verification)
@@ -307,13 +315,12 @@ def _backup_listing_view(output: Output, listing: _backup.BackupListing) -> None
     states = {"ok": "[green]ok[/]", "mismatch": "[red]MISMATCH[/]", "none": "[dim]none[/]"}
     for item in listing.backups:
         kind = f"[yellow]{item.backup_kind}[/]" if item.backup_kind != "backup" else "backup"
-        fmt = item.format if item.compression == "none" else f"{item.format}+{item.compression}"
         table.add_row(
             escape(item.file.rsplit("/", 1)[-1]),
             kind,
             _age_text(item.age_seconds),
             _size_text(item.size),
-            fmt,
+            _format_text(item.format, item.compression),
             escape(item.alembic_revision or "-"),
             states.get(item.checksum, item.checksum),
         )
@@ -342,9 +349,10 @@ def _restore_plan_view(output: Output, plan: _restore.RestorePlan) -> None:
         output.out.print("[bold red]PRODUCTION[/] database: this replaces production data")
     kind = "" if plan.backup_kind == "backup" else f" [yellow]({plan.backup_kind})[/]"
     age = _age_text(plan.age_seconds) + " old" if plan.age_seconds is not None else "age unknown"
-    fmt = plan.format if plan.compression == "none" else f"{plan.format}+{plan.compression}"
     output.out.print(f"restore  {escape(plan.file)}{kind}")
-    output.out.print(f"  backup: {age}, {_size_text(plan.size)}, {fmt}")
+    output.out.print(
+        f"  backup: {age}, {_size_text(plan.size)}, {_format_text(plan.format, plan.compression)}"
+    )
     source = plan.source_database or "unknown"
     if plan.source_host:
         source += f" on {plan.source_host}"
@@ -367,8 +375,7 @@ def _restore_plan_view(output: Output, plan: _restore.RestorePlan) -> None:
 
 @view("RestoreResult")
 def _restore_result_view(output: Output, result: _restore.RestoreResult) -> None:
-    rows = sum(result.rows.values())
-    counted = f", {rows} rows in {len(result.rows)} tables" if result.rows else ""
+    counted = f", {_rows_text(result.rows)}" if result.rows else ""
     output.out.print(
         f"[green]restored[/] {escape(result.file)} into {escape(result.target)} "
         f"in {result.duration_seconds:.1f}s{counted}"
@@ -383,10 +390,9 @@ def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
     name = escape(result.file.rsplit("/", 1)[-1])
     checksum = {True: "checksum ok", False: "[red]checksum MISMATCH[/]", None: "no checksum"}
     if result.ok:
-        rows = sum(result.row_counts.values())
         output.out.print(
             f"{_ok(True)} {name}: {checksum[result.checksum_ok]}, restores cleanly "
-            f"({rows} rows in {len(result.row_counts)} tables match the manifest)"
+            f"({_rows_text(result.row_counts)} match the manifest)"
         )
         return
     output.out.print(f"{_ok(False)} {name}: {checksum[result.checksum_ok]}")

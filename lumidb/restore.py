@@ -246,10 +246,9 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan
 
 
 def _revision_known(revision: str) -> bool:
-    from lumidb.migrations import script_directory
+    from lumidb.migrations import known_revision_ids
 
-    script = script_directory()
-    return revision in {s.revision for s in script.walk_revisions()}
+    return all(part in known_revision_ids() for part in revision.split(","))
 
 
 # --- the restore --------------------------------------------------------------------

@@ -181,6 +181,11 @@ def test_single_head() -> None:
     assert len(migrations.script_directory().get_heads()) == 1
 
 
+def test_known_revision_ids_match_alembic() -> None:
+    script = migrations.script_directory()
+    assert migrations.known_revision_ids() == {s.revision for s in script.walk_revisions()}
+
+
 def test_models_insert_uuid_and_updated_at(db: DatabaseTarget) -> None:
     import uuid
 

@@ -191,14 +191,45 @@ def new_backup_path(folder: Path, database: str, extension: str, when: datetime)
 # --- the folder ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FolderProblem:
+    """What is wrong with an existing backup folder, and how to fix it."""
+
+    message: str
+    fix: str
+    fatal: bool  # True: no backup can be written there; False: a warning
+
+
+def backup_dir_problem(folder: Path) -> FolderProblem | None:
+    """Judge an existing backup folder (changes nothing): the one place for these rules."""
+    if not folder.is_dir():
+        return FolderProblem(
+            f"backup directory {folder} exists and is not a directory",
+            "set LUMIDB_BACKUP_DIR to a directory",
+            fatal=True,
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return FolderProblem(
+            f"backup directory {folder} is not writable",
+            "fix its permissions or set LUMIDB_BACKUP_DIR",
+            fatal=True,
+        )
+    mode = folder.stat().st_mode & 0o777
+    if mode & 0o077:
+        return FolderProblem(
+            f"backup directory {folder} is readable by others (mode {mode:04o}); "
+            "backups hold all the data",
+            f"chmod 700 {folder}",
+            fatal=False,
+        )
+    return None
+
+
 def ensure_backup_dir(folder: Path) -> list[str]:
     """Create the folder (mode 0700) if needed; return warnings about an existing one.
 
     A folder that cannot be created or written is a ``UsageError`` naming it.
     """
-    warnings: list[str] = []
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"backup directory {folder} exists and is not a directory")
     if not folder.exists():
         try:
             folder.mkdir(parents=True, mode=DIR_MODE)
@@ -208,19 +239,12 @@ def ensure_backup_dir(folder: Path) -> list[str]:
                 f"cannot create backup directory {folder}: {exc.strerror or exc}",
                 hint="set LUMIDB_BACKUP_DIR to a folder you can write",
             ) from None
-    else:
-        mode = folder.stat().st_mode & 0o777
-        if mode & 0o077:
-            warnings.append(
-                f"backup directory {folder} is readable by others (mode {mode:04o}); "
-                f"backups hold all the data: chmod 700 {folder}"
-            )
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(
-            f"backup directory {folder} is not writable",
-            hint="fix its permissions or set LUMIDB_BACKUP_DIR",
-        )
-    return warnings
+    problem = backup_dir_problem(folder)
+    if problem is None:
+        return []
+    if problem.fatal:
+        raise UsageError(problem.message, hint=problem.fix)
+    return [f"{problem.message}: {problem.fix}"]
 
 
 @contextmanager

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lumidb.config import Settings, setting_sources
 from lumidb.errors import LumidbError
+
+if TYPE_CHECKING:
+    from lumidb.connection import DatabaseTarget
 
 SETTING_NAMES = [
     "DATABASE_URL",
@@ -88,27 +92,26 @@ def _client_check(settings: Settings, version: str, needs_ssl: bool) -> Check:
 
     major = int(version.split(".")[0].split()[0])
     try:
-        suites = pgtools.find_client_suites(settings.pg_bin_dir)
-        verdicts = pgtools.judge_suites(suites, major, needs_ssl)
-        chosen = pgtools.choose_client(
+        survey = pgtools.survey_clients(
             major, needs_ssl=needs_ssl, configured_dir=settings.pg_bin_dir
         )
     except LumidbError as exc:
         return Check("client programs", False, exc.message, exc.hint)
     found = "; ".join(
         f"{v.suite.version} {v.suite.origin}" + ("" if v.fits else f" ({v.reason})")
-        for v in verdicts
+        for v in survey.verdicts
     )
+    if survey.chosen is None:
+        return Check("client programs", False, survey.problem or f"none fits; found {found}")
+    chosen = survey.chosen
     return Check(
         "client programs", True, f"using {chosen.version} in {chosen.bin_dir} — found {found}"
     )
 
 
-def _migration_check(target: object) -> Check:
+def _migration_check(target: DatabaseTarget) -> Check:
     from lumidb import migrations
-    from lumidb.connection import DatabaseTarget
 
-    assert isinstance(target, DatabaseTarget)
     try:
         state = migrations.status(target)
     except LumidbError as exc:
@@ -139,25 +142,14 @@ def _migration_check(target: object) -> Check:
 
 
 def _backup_dir_check(settings: Settings) -> Check:
+    from lumidb.backup_store import backup_dir_problem
+
     path = settings.backup_dir
     if path.exists():
-        if not path.is_dir():
-            return Check(
-                "backup directory",
-                False,
-                f"{path} is not a directory",
-                "set LUMIDB_BACKUP_DIR to a directory",
-            )
-        if not os.access(path, os.W_OK | os.X_OK):
-            return Check("backup directory", False, f"{path} is not writable", f"chmod u+w {path}")
+        problem = backup_dir_problem(path)
+        if problem is not None:
+            return Check("backup directory", False, problem.message, problem.fix)
         mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            return Check(
-                "backup directory",
-                False,
-                f"{path} is readable by others (mode {mode:o})",
-                f"chmod 700 {path}",
-            )
         return Check("backup directory", True, f"{path} is writable (mode {mode:o})")
     parent = path.absolute().parent
     if os.access(parent, os.W_OK | os.X_OK):

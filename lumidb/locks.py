@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.errors import RefusedError
@@ -49,10 +50,17 @@ def database_lock(target: DatabaseTarget, purpose: str, *, timeout: float) -> It
                 conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, LOCK_ID))
 
 
-def _holder(conn: object) -> str:
-    from psycopg import Connection
+def describe_session(
+    pid: int, app: str | None, user: str, addr: str | None, detail: str | None = None
+) -> str:
+    """One session of pg_stat_activity, for messages: the one way lumidb names a session."""
+    extra = f", {detail}" if detail else ""
+    return (
+        f"'{app or 'no application_name'}' (pid {pid}, user {user}, from {addr or 'local'}{extra})"
+    )
 
-    assert isinstance(conn, Connection)
+
+def _holder(conn: Any) -> str:
     row = conn.execute(
         """
         SELECT a.application_name, a.pid, a.usename, a.client_addr::text,
@@ -67,4 +75,4 @@ def _holder(conn: object) -> str:
     if row is None:
         return "a run that has just finished"
     name, pid, user, addr, since = row
-    return f"'{name or 'unknown'}' (pid {pid}, user {user}, from {addr or 'local'}, since {since})"
+    return describe_session(pid, name, user, addr, f"since {since}")

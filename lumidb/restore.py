@@ -37,6 +37,7 @@ from typing import IO, TYPE_CHECKING, Any
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
+from lumidb.locks import describe_session
 
 if TYPE_CHECKING:
     from lumidb.backup_store import BackupEntry
@@ -357,7 +358,7 @@ def _terminate_sessions(target: DatabaseTarget) -> list[str]:
             """
         ).fetchall()
         for pid, app, addr, user in sessions:
-            described = _describe_session(pid, app, addr, user)
+            described = describe_session(pid, app, user, addr)
             try:
                 conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
             except psycopg.Error as exc:
@@ -367,11 +368,6 @@ def _terminate_sessions(target: DatabaseTarget) -> list[str]:
                 ) from None
             ended.append(described)
     return ended
-
-
-def _describe_session(pid: int, app: str, addr: str, user: str, state: str | None = None) -> str:
-    extra = f", {state}" if state else ""
-    return f"pid {pid} ('{app or 'no application_name'}', user {user}, from {addr}{extra})"
 
 
 def _blocking_sessions(target: DatabaseTarget, schema: str) -> list[str]:
@@ -391,7 +387,7 @@ def _blocking_sessions(target: DatabaseTarget, schema: str) -> list[str]:
             """,
             (schema,),
         ).fetchall()
-    return [_describe_session(*row) for row in rows]
+    return [describe_session(pid, app, user, addr, state) for pid, app, addr, user, state in rows]
 
 
 # --- loading ------------------------------------------------------------------------

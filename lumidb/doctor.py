@@ -29,6 +29,7 @@ class Check:
     ok: bool
     detail: str
     fix: str | None = None
+    warning: bool = False  # passes, but deserves the fix (e.g. a backup folder others can read)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,14 @@ def _backup_dir_check(settings: Settings) -> Check:
     if path.exists():
         problem = backup_dir_problem(path)
         if problem is not None:
-            return Check("backup directory", False, problem.message, problem.fix)
+            # Unusable fails; readable by others is a warning, as `lumidb backup` gives it.
+            return Check(
+                "backup directory",
+                not problem.fatal,
+                problem.message,
+                problem.fix,
+                warning=not problem.fatal,
+            )
         mode = stat.S_IMODE(path.stat().st_mode)
         return Check("backup directory", True, f"{path} is writable (mode {mode:o})")
     parent = path.absolute().parent

@@ -97,10 +97,15 @@ if TYPE_CHECKING:
 @view("DoctorReport")
 def _doctor_view(output: Output, report: _doctor.DoctorReport) -> None:
     for check in report.checks:
-        output.out.print(f"{_ok(check.ok)} [bold]{check.name}[/]: {escape(check.detail)}")
-        if not check.ok and check.fix:
+        mark = "[yellow]![/]" if check.warning else _ok(check.ok)
+        output.out.print(f"{mark} [bold]{check.name}[/]: {escape(check.detail)}")
+        if check.fix and (check.warning or not check.ok):
             output.out.print(f"    [yellow]fix:[/] {escape(check.fix)}")
-    summary = "[green]all checks passed[/]" if report.ok else "[red]some checks failed[/]"
+    warned = any(c.warning for c in report.checks)
+    if not report.ok:
+        summary = "[red]some checks failed[/]"
+    else:
+        summary = "[green]all checks passed[/]" + (" [yellow](with warnings)[/]" if warned else "")
     output.out.print(summary)
 
 

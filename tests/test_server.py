@@ -29,6 +29,10 @@ def fresh() -> Iterator[Fresh]:
     # Not under pytest's tmp root: every new pytest session resets that folder to 0700,
     # which would lock the server's own system user (as root) out of its data folder.
     folder = Path(tempfile.mkdtemp(prefix="lumidb-clone-"))
+    # as git checks the repository out: backups/ holds only its .gitignore, mode 0755
+    (folder / "backups").mkdir(mode=0o755)
+    (folder / "backups").chmod(0o755)
+    shutil.copy(Path(__file__).parent.parent / "backups" / ".gitignore", folder / "backups")
     runner = Fresh(folder)
     try:
         yield runner

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from lumidb import __version__, exit_codes
-from lumidb.commands import backup, backups, migrate, restore, server
+from lumidb.commands import backup, backups, migrate, reset, restore, seed, server, setup
 from lumidb.commands import doctor as doctor_cmd
 from lumidb.commands.runtime import Runtime
 from lumidb.errors import LumidbError
@@ -71,6 +71,9 @@ app.command(name="doctor")(doctor_cmd.doctor)
 app.command(name="backup")(backup.backup)
 app.add_typer(backups.app, name="backups")
 app.command(name="restore-latest")(restore.restore_latest)
+app.command(name="seed")(seed.seed)
+app.command(name="reset")(reset.reset)
+app.command(name="setup")(setup.setup)
 
 
 def _version(value: bool) -> None:

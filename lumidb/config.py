@@ -51,24 +51,84 @@ class Settings(BaseSettings):
     restore_lock_timeout: float = Field(
         default=10.0, ge=0, validation_alias="LUMIDB_RESTORE_LOCK_TIMEOUT"
     )
+    admin_email: str = Field(default="admin@lumiai.com", validation_alias="LUMIDB_ADMIN_EMAIL")
+    admin_password: SecretStr | None = Field(default=None, validation_alias="LUMIDB_ADMIN_PASSWORD")
+    safety_keep_last: int = Field(default=5, ge=1, validation_alias="LUMIDB_SAFETY_KEEP_LAST")
+    safety_keep_days: float = Field(default=7.0, ge=0, validation_alias="LUMIDB_SAFETY_KEEP_DAYS")
+    safety_max: int = Field(default=20, ge=1, validation_alias="LUMIDB_SAFETY_MAX")
 
-    @field_validator("database_url", "direct_url", "node_env", "lumidb_env", mode="before")
+    @field_validator(
+        "database_url", "direct_url", "node_env", "lumidb_env", "admin_password", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
     @property
-    def environment(self) -> Environment:
-        """``LUMIDB_ENV``, else ``NODE_ENV``, else development."""
-        raw = self.lumidb_env or self.node_env or Environment.DEVELOPMENT.value
+    def lumidb_environment(self) -> Environment | None:
+        """``LUMIDB_ENV`` as lumidb's own value; anything else is a ``UsageError`` (exit 2)."""
+        if self.lumidb_env is None:
+            return None
         try:
-            return Environment(raw.strip().lower())
+            return Environment(self.lumidb_env.strip().lower())
         except ValueError:
-            source = "LUMIDB_ENV" if self.lumidb_env else "NODE_ENV"
             allowed = ", ".join(e.value for e in Environment)
             raise UsageError(
-                f"{source}={raw!r} is not an environment lumidb knows; use one of {allowed}"
+                f"LUMIDB_ENV={self.lumidb_env!r} is not an environment lumidb knows; "
+                f"use one of {allowed}"
             ) from None
+
+    @property
+    def node_environment(self) -> Environment | None:
+        """``NODE_ENV`` when it is one of lumidb's values, else None (unset or unknown)."""
+        if self.node_env is None:
+            return None
+        try:
+            return Environment(self.node_env.strip().lower())
+        except ValueError:
+            return None
+
+    @property
+    def production_reason(self) -> str | None:
+        """Why the shell counts as production, or None.
+
+        ``LUMIDB_ENV`` and ``NODE_ENV`` are checked independently: either one saying
+        production is enough. A ``NODE_ENV`` lumidb does not know (``staging``, ``qa``)
+        is guarded like production, since Node apps use such names for shared servers.
+        """
+        lumidb_env = self.lumidb_environment
+        if lumidb_env is Environment.PRODUCTION:
+            return "LUMIDB_ENV=production"
+        if self.node_env is not None:
+            node_env = self.node_environment
+            if node_env is Environment.PRODUCTION:
+                return "NODE_ENV=production"
+            if node_env is None:
+                return f"NODE_ENV={self.node_env.strip()} (not development or test)"
+        return None
+
+    @property
+    def environment(self) -> Environment:
+        """The shell's environment as the guards see it: production when either variable
+        says so (or ``NODE_ENV`` is unknown), else ``LUMIDB_ENV``, ``NODE_ENV``, development."""
+        if self.production_reason is not None:
+            return Environment.PRODUCTION
+        return self.lumidb_environment or self.node_environment or Environment.DEVELOPMENT
+
+    @property
+    def environment_to_record(self) -> Environment | None:
+        """What ``migrate deploy`` may record: None for an unknown ``NODE_ENV`` such as
+        ``staging`` (guarded like production, but not recorded as production: the record
+        is left as it is)."""
+        lumidb_env = self.lumidb_environment
+        node_env = self.node_environment
+        if Environment.PRODUCTION in (lumidb_env, node_env):
+            return Environment.PRODUCTION
+        if lumidb_env is not None:
+            return lumidb_env
+        if self.node_env is not None and node_env is None:
+            return None
+        return node_env or Environment.DEVELOPMENT
 
     @property
     def url_setting(self) -> tuple[str, str] | None:

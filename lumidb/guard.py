@@ -85,15 +85,18 @@ def record_environment(
     return before, after
 
 
-def refuse_on_production(record: EnvironmentRecord, action: str) -> None:
-    """For development-only commands: refuse outright on production."""
+def refuse_on_production(record: EnvironmentRecord, action: str, *, hint: str | None) -> None:
+    """For development-only commands: refuse outright (exit 3) on production.
+
+    ``hint`` names what to do instead, which differs per command (``migrate deploy``
+    for the development flow; nothing for ``reset``, which has no production form).
+    """
     if record.is_production:
         where = (
             "the database is recorded as production"
             if record.recorded is Environment.PRODUCTION
-            else "the environment says production"
+            else "the environment says production (LUMIDB_ENV or NODE_ENV)"
         )
         raise RefusedError(
-            f"{action} is for development databases only, and {where}",
-            hint="on production, apply revisions with `lumidb migrate deploy`",
+            f"{action} is for development and test databases only, and {where}", hint=hint
         )

@@ -359,9 +359,13 @@ def _upgrade(conn: Connection, target: DatabaseTarget) -> list[RevisionInfo]:
 
 
 def deploy(
-    target: DatabaseTarget, *, environment: Environment, lock_timeout: float
+    target: DatabaseTarget, *, environment: Environment | None, lock_timeout: float
 ) -> DeployResult:
-    """Apply pending revisions only (CI and production); never generates, never prompts."""
+    """Apply pending revisions only (CI and production); never generates, never prompts.
+
+    ``environment`` is recorded (never lowering production); None (an unknown
+    ``NODE_ENV`` such as ``staging``) leaves the record as it is.
+    """
     with (
         database_lock(target, "migrate deploy", timeout=lock_timeout),
         _sa_connection(target, "migrate deploy") as conn,
@@ -370,13 +374,16 @@ def deploy(
         applied = _upgrade(conn, target)
         current = _current_heads(conn)
         with connect(target, application_name="lumidb migrate deploy") as raw:
-            before, after = guard.record_environment(raw, environment)
+            if environment is None:
+                before = after = guard.read_environment(raw)
+            else:
+                before, after = guard.record_environment(raw, environment)
     return DeployResult(
         database=target.masked_url(),
         applied=applied,
         current=list(current),
         environment_before=before.value if before else None,
-        environment=after.value,
+        environment=after.value if after else "not recorded",
     )
 
 
@@ -445,7 +452,11 @@ def develop(
     ):
         with connect(target, application_name="lumidb migrate") as raw:
             record = guard.environment_record(raw, environment)
-        guard.refuse_on_production(record, "the development flow (`lumidb migrate`)")
+        guard.refuse_on_production(
+            record,
+            "the development flow (`lumidb migrate`)",
+            hint="on production, apply revisions with `lumidb migrate deploy`",
+        )
         _refuse_unadopted(conn, target)
         applied = _upgrade(conn, target)
         drift = _drift(conn, target)
@@ -528,7 +539,11 @@ def plan_down(
         current = _current_heads(conn)
         with connect(target, application_name="lumidb migrate down") as raw:
             record = guard.environment_record(raw, environment)
-    guard.refuse_on_production(record, "migrate down")
+    guard.refuse_on_production(
+        record,
+        "migrate down",
+        hint="on production, undo a revision with a new revision and `lumidb migrate deploy`",
+    )
     if not current:
         raise UsageError(f"{target.dbname} has no applied revisions to revert")
     if revision is None:

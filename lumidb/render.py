@@ -403,3 +403,76 @@ def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
     output.out.print(f"{_ok(False)} {name}: {checksum[result.checksum_ok]}")
     for item in result.differences:
         output.out.print(f"    {escape(item)}")
+
+
+# --- seed, setup, reset ----------------------------------------------------------------
+if TYPE_CHECKING:
+    from lumidb import reset as _reset
+    from lumidb import seed as _seed
+    from lumidb import setup as _setup
+
+
+@view("SeedResult")
+def _seed_view(output: Output, result: _seed.SeedResult) -> None:
+    table = Table(title=f"seed of {escape(result.database)}")
+    for column in ("table", "row", "status"):
+        table.add_column(column)
+    colours = {"created": "green", "refreshed": "yellow", "already there": "dim"}
+    for row in result.rows:
+        table.add_row(row.table, escape(row.key), f"[{colours[row.status]}]{row.status}[/]")
+    output.out.print(table)
+    output.out.print(
+        f"admin {escape(result.admin_email)}: {result.admin_status}; products: "
+        f"{result.products_created} created, {result.products_refreshed} refreshed, "
+        f"{result.products_existing} already there"
+    )
+    if result.password_hint:
+        output.out.print(escape(result.password_hint))
+
+
+@view("SetupResult")
+def _setup_view(output: Output, result: _setup.SetupResult) -> None:
+    applied = ", ".join(r.revision for r in result.applied) or "none pending"
+    output.out.print(f"[green]ready[/]: {escape(result.database)} (revisions applied: {applied})")
+    if result.seed is not None:
+        show(output, result.seed)
+    else:
+        output.out.print(f"seed: {escape(result.seed_skipped)}")
+    for line in result.next_steps:
+        output.out.print(escape(line))
+
+
+@view("ResetPlan")
+def _reset_plan_view(output: Output, plan: _reset.ResetPlan) -> None:
+    output.out.print(f"reset  {escape(plan.database)} (host {escape(plan.host)})")
+    output.out.print(
+        f"  [bold]drops[/]: {len(plan.drops)} object(s) of schema {escape(plan.schema)}"
+    )
+    for statement in plan.drops:
+        output.out.print(f"    {escape(statement)}")
+    if plan.row_counts:
+        output.out.print(f"  data lost: {_rows_text(plan.row_counts)}")
+        for table, count in plan.row_counts.items():
+            output.out.print(f"    {escape(table)}: {count}")
+    output.out.print("  then: every migration" + (", then the seed" if plan.seed else ""))
+    for session in plan.sessions:
+        output.out.print(f"  [yellow]connected[/]: {escape(session)}")
+    output.out.print(
+        "  safety backup first: "
+        + ("yes (so it can be undone)" if plan.safety_backup else "[yellow]no (no undo)[/]")
+    )
+
+
+@view("ResetResult")
+def _reset_result_view(output: Output, result: _reset.ResetResult) -> None:
+    output.out.print(
+        f"[green]reset[/] {escape(result.database)} to revision "
+        f"{escape(', '.join(result.current) or '-')} in {result.duration_seconds:.1f}s"
+    )
+    for session in result.terminated:
+        output.out.print(f"  ended session {escape(session)}")
+    if result.seed is not None:
+        show(output, result.seed)
+    if result.safety_backup:
+        output.out.print(f"  safety backup: {escape(result.safety_backup)}")
+        output.out.print(f"  undo with:     {escape(result.undo_command or '')}")

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from lumidb.pgtools import ClientSuite
     from lumidb.restore import VerifyResult
+    from lumidb.retention import SafetyRetention
 
 CHUNK_SIZE = 1 << 20
 ZSTD_LEVEL = 3
@@ -61,6 +62,7 @@ class BackupOptions:
     pg_bin_dir: Path | None = None
     environment: str = "development"
     verify: bool = False
+    safety_retention: SafetyRetention | None = None  # kind "safety": None is the default policy
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,15 @@ def create_backup(
             if options.keep is not None and (verification is None or verification.ok):
                 pruned = _apply_keep(
                     options.backup_dir, options.kind, target.dbname, path, options.keep
+                )
+            if options.kind == backup_store.KIND_SAFETY:
+                from lumidb.retention import SafetyRetention, apply_safety_retention
+
+                pruned += apply_safety_retention(
+                    options.backup_dir,
+                    options.safety_retention or SafetyRetention(),
+                    now=started,
+                    keep=path,
                 )
     return BackupResult(
         path=str(path),
@@ -668,12 +679,16 @@ def prune_backups(
     keep_weekly: int = 0,
     dry_run: bool = False,
     wait: bool = False,
+    safety: SafetyRetention | None = None,
+    now: datetime | None = None,
 ) -> PrunePlan:
     """Grandfather-father-son retention over the normal backups of each database.
 
     Keeps the newest ``keep_last``, the newest of each of the ``keep_daily`` most recent
     days and of each of the ``keep_weekly`` most recent ISO weeks (UTC), and always the
-    newest backup whose checksum matches. Safety and legacy files are not touched.
+    newest backup whose checksum matches. Safety backups follow their own retention
+    (``lumidb.retention``) and are listed with the reason each is kept or deleted;
+    legacy files are not touched.
     """
     if keep_last < 1:
         raise UsageError("--keep-last must be at least 1")
@@ -700,6 +715,15 @@ def prune_backups(
                     doomed.append(entry)
                 else:
                     keep.append(_item(entry, reason))
+        from lumidb.retention import SafetyRetention, safety_decisions
+
+        for decision in safety_decisions(
+            backup_dir, safety or SafetyRetention(), now=now or datetime.now(UTC)
+        ):
+            item = _item(decision.entry, f"safety: {decision.reason}")
+            (keep if decision.keep else delete).append(item)
+            if not decision.keep:
+                doomed.append(decision.entry)
         deleted: list[str] = []
         if not dry_run:
             for entry in doomed:

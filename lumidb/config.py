@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lumidb.errors import UsageError
+
+if TYPE_CHECKING:
+    from lumidb.retention import SafetyRetention
 
 ENV_FILE = ".env"
 
@@ -129,6 +132,16 @@ class Settings(BaseSettings):
         if self.node_env is not None and node_env is None:
             return None
         return node_env or Environment.DEVELOPMENT
+
+    @property
+    def safety_retention(self) -> SafetyRetention:
+        from lumidb.retention import SafetyRetention
+
+        return SafetyRetention(
+            keep_last=self.safety_keep_last,
+            keep_days=self.safety_keep_days,
+            max_count=self.safety_max,
+        )
 
     @property
     def url_setting(self) -> tuple[str, str] | None:

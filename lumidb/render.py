@@ -335,8 +335,11 @@ def _backup_listing_view(output: Output, listing: _backup.BackupListing) -> None
 @view("PrunePlan")
 def _prune_view(output: Output, plan: _backup.PrunePlan) -> None:
     verb = "would delete" if plan.dry_run else "deleted"
+    for item in plan.keep:
+        if item.reason.startswith("safety"):
+            output.out.print(f"kept {escape(item.file)} ({escape(item.reason)})")
     for item in plan.delete:
-        output.out.print(f"{verb} {escape(item.file)}")
+        output.out.print(f"{verb} {escape(item.file)} ({escape(item.reason)})")
     output.out.print(
         f"{verb} {len(plan.delete)} backup(s), kept {len(plan.keep)}"
         + (" (dry run: nothing deleted)" if plan.dry_run else "")

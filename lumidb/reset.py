@@ -27,6 +27,7 @@ from lumidb import catalog, guard
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.errors import OperationError, RefusedError, UsageError
+from lumidb.retention import SafetyRetention
 from lumidb.seed import SeedResult
 
 APPLICATION_NAME = "lumidb reset"
@@ -48,9 +49,7 @@ class ResetOptions:
     statement_lock_timeout: float = 10.0
     admin_email: str = "admin@lumiai.com"
     admin_password: str | None = field(default=None, repr=False)
-    safety_keep_last: int = 5
-    safety_keep_days: float = 7.0
-    safety_max: int = 20
+    safety_retention: SafetyRetention | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +202,7 @@ def _safety_backup(target: DatabaseTarget, options: ResetOptions, now: datetime)
             kind="safety",
             pg_bin_dir=options.pg_bin_dir,
             environment=options.environment.value,
+            safety_retention=options.safety_retention,
         ),
     )
     return str(result.path)

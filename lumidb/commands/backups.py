@@ -82,12 +82,16 @@ def prune(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.backup import prune_backups
+    from lumidb.timespec import utc_now
 
+    settings = rt.settings
     plan = prune_backups(
-        rt.settings.backup_dir,
+        settings.backup_dir,
         keep_last=keep_last,
         keep_daily=keep_daily,
         keep_weekly=keep_weekly,
         dry_run=dry_run,
+        safety=settings.safety_retention,
+        now=utc_now(),
     )
     render.show(rt.output, plan)

@@ -67,6 +67,7 @@ def reset(
         statement_lock_timeout=settings.restore_lock_timeout,
         admin_email=settings.admin_email,
         admin_password=password.get_secret_value() if password is not None else None,
+        safety_retention=settings.safety_retention,
     )
     target = rt.target()
     plan = resetting.plan_reset(target, options)

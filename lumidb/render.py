@@ -411,6 +411,7 @@ def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
 # --- seed, setup, reset ----------------------------------------------------------------
 if TYPE_CHECKING:
     from lumidb import reset as _reset
+    from lumidb import scale as _scale
     from lumidb import seed as _seed
     from lumidb import setup as _setup
 
@@ -479,3 +480,22 @@ def _reset_result_view(output: Output, result: _reset.ResetResult) -> None:
     if result.safety_backup:
         output.out.print(f"  safety backup: {escape(result.safety_backup)}")
         output.out.print(f"  undo with:     {escape(result.undo_command or '')}")
+
+
+@view("ScaleResult")
+def _scale_view(output: Output, result: _scale.ScaleResult) -> None:
+    output.out.print(
+        f"[green]appended[/] {result.rows:,} rows in {result.seconds:.1f}s "
+        f"({result.rows_per_second:,.0f} rows/s, random seed {result.random_seed}) "
+        f"to {escape(result.database)}"
+    )
+    table = Table()
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    table.add_column("soft-deleted", justify="right")
+    table.add_row("users", f"{result.users:,}", f"{result.soft_deleted_users:,}")
+    table.add_row("products", f"{result.products:,}", f"{result.soft_deleted_products:,}")
+    table.add_row("orders", f"{result.orders:,}", "")
+    table.add_row("order_items", f"{result.order_items:,}", "")
+    table.add_row("skin_analyses", f"{result.skin_analyses:,}", "")
+    output.out.print(table)

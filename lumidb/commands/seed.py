@@ -10,7 +10,14 @@ import typer
 
 from lumidb import render
 from lumidb.commands.confirmation import confirm
-from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOption, runtime
+from lumidb.commands.runtime import (
+    DebugOption,
+    JsonOption,
+    QuietOption,
+    Runtime,
+    YesOption,
+    runtime,
+)
 
 
 def seed(
@@ -30,6 +37,17 @@ def seed(
             help="Seed a production database on purpose (asks for the typed name, or --yes).",
         ),
     ] = False,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            "--scale",
+            help="Append N synthetic users with orders, items, skin analyses and products "
+            "(1 to 100,000,000; development and test databases only).",
+        ),
+    ] = None,
+    random_seed: Annotated[
+        int, typer.Option("--random-seed", help="Seed of the synthetic data (with --scale).")
+    ] = 0,
     yes: YesOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
@@ -44,6 +62,9 @@ def seed(
     from lumidb.timespec import utc_now
 
     settings = rt.settings
+    if scale is not None:
+        _seed_scale(rt, scale, random_seed)
+        return
     target = rt.target()
     check = seeding.check_seed(
         target, environment=settings.environment, allow_production=allow_production
@@ -72,4 +93,38 @@ def seed(
                 f"[bold]{result.generated_password}[/]"
             )
         result = replace(result, generated_password=None)
+    render.show(rt.output, result)
+
+
+def _seed_scale(rt: Runtime, count: int, random_seed: int) -> None:
+    from lumidb import scale
+    from lumidb.timespec import utc_now
+
+    scale.check_scale(count)
+    settings = rt.settings
+    target = rt.target()
+    show_progress = sys.stderr.isatty() and not (rt.output.quiet or rt.output.json)
+    if not show_progress:
+        result = scale.seed_scale(
+            target,
+            count=count,
+            random_seed=random_seed,
+            now=utc_now(),
+            environment=settings.environment,
+            lock_timeout=settings.lock_timeout,
+        )
+    else:
+        from rich.progress import Progress
+
+        with Progress(console=rt.output.err, transient=True) as bar:
+            task = bar.add_task("synthetic users", total=count)
+            result = scale.seed_scale(
+                target,
+                count=count,
+                random_seed=random_seed,
+                now=utc_now(),
+                environment=settings.environment,
+                lock_timeout=settings.lock_timeout,
+                progress=lambda done, _total: bar.update(task, completed=done),
+            )
     render.show(rt.output, result)

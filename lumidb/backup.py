@@ -21,10 +21,11 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +33,7 @@ from lumidb import __version__, backup_store, catalog
 from lumidb.backup_store import BackupEntry
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
+from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
     import psycopg
@@ -251,9 +253,12 @@ def create_backup(
     target: DatabaseTarget,
     options: BackupOptions,
     *,
+    now: datetime,
     progress: Callable[[int], None] | None = None,
 ) -> BackupResult:
     """Dump ``target`` into ``options.backup_dir`` (``safety/`` for safety backups).
+
+    ``now`` is when the dump starts (UTC): it names the file and dates the manifest.
 
     Raises ``UsageError`` for a bad format or an unusable directory, ``ConnectionFailed``
     when the server cannot be reached, ``RefusedError`` when another backup holds the
@@ -278,7 +283,8 @@ def create_backup(
             backup_store.ensure_backup_dir(folder)
         with backup_store.backup_dir_lock(folder, wait=options.wait), _sigterm_raises():
             backup_store.remove_partials(folder)
-            started = datetime.now(UTC)
+            started = now.astimezone(UTC)
+            clock_started = time.monotonic()
             path = backup_store.new_backup_path(folder, target.dbname, extension, started)
             if options.format == "custom":
                 size, sha256, counts = _dump_custom(conn, target, suite, path, progress)
@@ -302,7 +308,9 @@ def create_backup(
                 "alembic_revision": source.alembic_revision,
                 "environment": source.environment,
                 "started_at": backup_store.format_time(started),
-                "finished_at": backup_store.format_time(datetime.now(UTC)),
+                "finished_at": backup_store.format_time(
+                    started + timedelta(seconds=time.monotonic() - clock_started)
+                ),
                 "row_counts": dict(sorted(counts.items())),
                 "lumidb_version": __version__,
             }
@@ -769,9 +777,8 @@ class BackupListing:
     backups: list[BackupSummary]
 
 
-def list_backup_summaries(backup_dir: Path) -> BackupListing:
-    """Every backup, newest first, with its checksum state (reads every file once)."""
-    now = datetime.now(UTC)
+def list_backup_summaries(backup_dir: Path, *, now: datetime) -> BackupListing:
+    """Every backup, newest first, with its checksum state and age at ``now`` (reads every file)."""
     backup_dir = backup_dir.absolute()
     summaries = []
     for entry in backup_store.list_backups(backup_dir):
@@ -783,7 +790,7 @@ def list_backup_summaries(backup_dir: Path) -> BackupListing:
                 backup_kind=entry.kind,
                 database=(entry.manifest or {}).get("database"),
                 started_at=backup_store.format_time(started) if started else None,
-                age_seconds=round((now - entry.when).total_seconds(), 3),
+                age_seconds=age_seconds(entry.when, now),
                 size=entry.size,
                 format=entry.format,
                 compression=entry.compression,

@@ -70,7 +70,7 @@ class BackupEntry:
 
     @property
     def when(self) -> datetime:
-        """The time used for ordering: the manifest's start, else the file's mtime."""
+        """The time used for ordering and retention (UTC): the manifest's start, else the mtime."""
         started = self.started_at
         if started is not None:
             return started
@@ -153,7 +153,7 @@ def parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def folder_for(backup_dir: Path, kind: str) -> Path:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
 from lumidb.locks import describe_session
+from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
     from lumidb.backup_store import BackupEntry
@@ -181,8 +182,8 @@ def _chosen_entry(options: RestoreOptions) -> tuple[BackupEntry, list[str]]:
 # --- the plan -----------------------------------------------------------------------
 
 
-def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan:
-    """Choose the backup, look at the target, and say what the restore will do."""
+def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: datetime) -> RestorePlan:
+    """Choose the backup, look at the target, and say what the restore will do (ages at ``now``)."""
     from lumidb import guard
 
     if target.schema == RECORD_SCHEMA:
@@ -217,10 +218,7 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan
         )
     with connect(target, application_name=APPLICATION_NAME) as conn:
         record = guard.environment_record(conn, options.environment)
-    started = entry.started_at
-    age = (datetime.now(UTC) - started).total_seconds() if started else None
-    if started is None:
-        age = time.time() - entry.path.stat().st_mtime
+    age = age_seconds(entry.when, now)
     return RestorePlan(
         file=str(entry.path),
         backup_kind=entry.kind,
@@ -260,9 +258,10 @@ def restore(
     plan: RestorePlan,
     options: RestoreOptions,
     *,
+    now: datetime,
     notify: Notify | None = None,
 ) -> RestoreResult:
-    """Carry out ``plan`` under lumidb's database lock: safety backup, then the load."""
+    """Carry out ``plan`` under lumidb's database lock: safety backup (taken at ``now``), then the load."""
     from lumidb import backup_store
     from lumidb.locks import database_lock
 
@@ -277,7 +276,7 @@ def restore(
         safety: str | None = None
         undo: str | None = None
         if plan.safety_backup:
-            safety = _safety_backup(target, options)
+            safety = _safety_backup(target, options, now)
             undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
             say(f"safety backup: {safety} (undo with: {undo})")
         try:
@@ -319,7 +318,7 @@ def restore(
     )
 
 
-def _safety_backup(target: DatabaseTarget, options: RestoreOptions) -> str:
+def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetime) -> str:
     from lumidb.backup import BackupOptions, create_backup
 
     result = create_backup(
@@ -330,6 +329,7 @@ def _safety_backup(target: DatabaseTarget, options: RestoreOptions) -> str:
             pg_bin_dir=options.pg_bin_dir,
             environment=options.environment.value,
         ),
+        now=now,
     )
     return str(result.path)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import json
 import os
 import re
 import resource
@@ -26,9 +27,10 @@ from psycopg import sql
 from test_backup_store import fake_backup
 
 from lumidb import backup_store
-from lumidb.backup import BackupOptions, create_backup
+from lumidb.backup import BackupOptions, create_backup, list_backup_summaries, prune_backups
 from lumidb.connection import DatabaseTarget
 from lumidb.pgtools import choose_client
+from lumidb.timespec import utc_now
 
 NAME_RE = re.compile(r"^t_[0-9a-f]{12}-\d{8}T\d{6}\.\d{3}Z\.(sql\.zst|sql\.gz|sql|dump)$")
 
@@ -233,7 +235,7 @@ def test_second_backup_exits_3_and_wait_waits(cli: Cli, db: DatabaseTarget) -> N
 def test_keep_deletes_oldest_of_the_same_kind(cli: Cli, db: DatabaseTarget) -> None:
     cli.use(db)
     folder = cli.workdir / "backups"
-    safety = create_backup(db, BackupOptions(backup_dir=folder, kind="safety"))
+    safety = create_backup(db, BackupOptions(backup_dir=folder, kind="safety"), now=utc_now())
     assert Path(safety.path).parent == folder / "safety"
     assert safety.manifest["kind"] == "safety"
     first = cli("backup", "--json").json()["path"]
@@ -255,7 +257,7 @@ def test_list_json_and_missing_dir(cli: Cli, db: DatabaseTarget) -> None:
     assert "no backups" in cli("backups", "list").stdout
     folder = cli.workdir / "backups"
     made = cli("backup", "--json").json()["path"]
-    safety = create_backup(db, BackupOptions(backup_dir=folder, kind="safety")).path
+    safety = create_backup(db, BackupOptions(backup_dir=folder, kind="safety"), now=utc_now()).path
     legacy = folder / "backup-2024-05-01T10:00:00.000Z.sql"
     legacy.write_text("-- old script\n")
     os.utime(legacy, (1_700_000_000, 1_700_000_000))
@@ -283,55 +285,163 @@ def test_list_json_and_missing_dir(cli: Cli, db: DatabaseTarget) -> None:
     assert "safety" in table and "legacy" in table
 
 
-def test_prune_gfs_and_dry_run(cli: Cli, tmp_path: Path) -> None:
+def at(text: str) -> datetime:
+    """A fixed UTC time from ``2026-11-23T12:00``-style text (tests never read the clock)."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def kept_times(folder: Path, **options: int) -> set[str]:
+    """The start times (UTC, as ``YYYY-MM-DDTHH:MM:SS.mmm``) that a dry-run prune keeps."""
+    plan = prune_backups(folder, dry_run=True, **options)
+    assert plan.deleted == []
+    return {str(item.started_at).removesuffix("Z") for item in plan.keep}
+
+
+def daily_noon_backups(folder: Path, newest: str, days: int) -> None:
+    """One backup at 12:00 UTC on each of ``days`` days up to ``newest``, one at 06:00 that day."""
+    last = at(newest + "T12:00")
+    for back in range(days):
+        fake_backup(folder, last - timedelta(days=back))
+    fake_backup(folder, at(newest + "T06:00"))
+
+
+# Days are UTC days and weeks ISO weeks (Monday to Sunday). The week of 2026-11-23 (Mon)
+# is 2026-W48; its newest backup is on the newest day, the two weeks before keep Sunday's.
+@pytest.mark.parametrize(
+    ("newest", "kept"),
+    [
+        ("2026-11-23", {"2026-11-23", "2026-11-22", "2026-11-21", "2026-11-15"}),  # Monday
+        ("2026-11-24", {"2026-11-24", "2026-11-23", "2026-11-22", "2026-11-15"}),  # Tuesday
+        ("2026-11-25", {"2026-11-25", "2026-11-24", "2026-11-23", "2026-11-22", "2026-11-15"}),
+        ("2026-11-26", {"2026-11-26", "2026-11-25", "2026-11-24", "2026-11-22", "2026-11-15"}),
+        ("2026-11-27", {"2026-11-27", "2026-11-26", "2026-11-25", "2026-11-22", "2026-11-15"}),
+        ("2026-11-28", {"2026-11-28", "2026-11-27", "2026-11-26", "2026-11-22", "2026-11-15"}),
+        # Sunday: 14 days reach back to Monday 2026-11-16, so only two weeks have backups.
+        ("2026-11-29", {"2026-11-29", "2026-11-28", "2026-11-27", "2026-11-22"}),
+    ],
+    ids=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+)
+def test_prune_keeps_days_and_iso_weeks_on_every_weekday(
+    tmp_path: Path, newest: str, kept: set[str]
+) -> None:
+    daily_noon_backups(tmp_path, newest, days=14)
+    assert kept_times(tmp_path, keep_last=1, keep_daily=3, keep_weekly=3) == {
+        f"{day}T12:00:00.000" for day in kept
+    }
+
+
+@pytest.mark.parametrize(
+    ("times", "options", "kept"),
+    [
+        pytest.param(
+            [
+                "2026-10-30T23:00:00",
+                "2026-10-31T22:00:00",
+                "2026-10-31T23:59:59.999",
+                "2026-11-01T00:00:00",
+                "2026-11-01T00:30:00",
+            ],
+            {"keep_last": 1, "keep_daily": 3, "keep_weekly": 0},
+            {"2026-11-01T00:30:00.000", "2026-10-31T23:59:59.999", "2026-10-30T23:00:00.000"},
+            id="month-end-and-midnight",
+        ),
+        pytest.param(
+            [
+                "2026-12-30T12:00:00",
+                "2026-12-31T12:00:00",
+                "2026-12-31T23:59:59.999",
+                "2027-01-01T00:00:00",
+                "2027-01-01T08:00:00",
+            ],
+            {"keep_last": 1, "keep_daily": 4, "keep_weekly": 0},
+            {"2027-01-01T08:00:00.000", "2026-12-31T23:59:59.999", "2026-12-30T12:00:00.000"},
+            id="year-end-days",
+        ),
+        # 2026-12-28 (Mon) to 2027-01-03 (Sun) is ISO week 2026-W53; 2027-01-04 starts 2027-W01.
+        pytest.param(
+            [
+                "2026-12-24T12:00:00",
+                "2026-12-27T12:00:00",
+                "2026-12-28T12:00:00",
+                "2026-12-31T12:00:00",
+                "2027-01-01T12:00:00",
+                "2027-01-03T23:59:59.999",
+                "2027-01-04T00:00:00",
+            ],
+            {"keep_last": 1, "keep_daily": 0, "keep_weekly": 3},
+            {"2027-01-04T00:00:00.000", "2027-01-03T23:59:59.999", "2026-12-27T12:00:00.000"},
+            id="iso-week-53",
+        ),
+        pytest.param(
+            ["2026-12-31T12:00:00", "2027-01-01T12:00:00"],
+            {"keep_last": 1, "keep_daily": 0, "keep_weekly": 1},
+            {"2027-01-01T12:00:00.000"},
+            id="dec-31-and-jan-1-share-week-53",
+        ),
+    ],
+)
+def test_prune_at_month_and_year_ends(
+    tmp_path: Path, times: list[str], options: dict[str, int], kept: set[str]
+) -> None:
+    for text in times:
+        fake_backup(tmp_path, at(text))
+    assert kept_times(tmp_path, **options) == kept
+
+
+def test_prune_days_are_utc_whatever_offset_a_manifest_carries(tmp_path: Path) -> None:
+    fake_backup(tmp_path, at("2026-11-27T00:10"))
+    fake_backup(tmp_path, at("2026-11-26T10:00"))
+    # 05:00 in India on the 27th is 23:30 UTC on the 26th: the 26th's newest backup.
+    india = fake_backup(tmp_path, at("2026-11-26T23:30"))
+    manifest = backup_store.manifest_path_of(india)
+    doc = json.loads(manifest.read_text())
+    doc["started_at"] = "2026-11-27T05:00:00.000+05:30"
+    manifest.write_text(json.dumps(doc))
+    assert kept_times(tmp_path, keep_last=1, keep_daily=2) == {
+        "2026-11-27T00:10:00.000",
+        "2026-11-26T23:30:00.000",
+    }
+
+
+def test_prune_keeps_the_newest_good_backup_and_groups_by_database(cli: Cli) -> None:
     folder = cli.workdir / "backups"
-    now = datetime.now(UTC).replace(hour=12)
-    made = [
-        fake_backup(folder, now - timedelta(days=d, hours=h)) for d in range(20) for h in (0, 1)
-    ]
-    other_db = fake_backup(folder, now - timedelta(days=30), database="other")
-    safety = fake_backup(folder / "safety", now - timedelta(days=40), kind="safety")
+    newest = at("2026-11-26T12:00")
+    made = [fake_backup(folder, newest - timedelta(days=d)) for d in range(10)]
+    other_db = fake_backup(folder, newest - timedelta(days=30), database="other")
+    safety = fake_backup(folder / "safety", newest - timedelta(days=40), kind="safety")
     # the two newest are damaged: the newest good one must stay whatever the options say
     for path in made[:2]:
         path.write_bytes(b"damaged")
-    run = cli(
-        "backups",
-        "prune",
-        "--keep-last",
-        "2",
-        "--keep-daily",
-        "3",
-        "--keep-weekly",
-        "2",
-        "--dry-run",
-        "--json",
-    )
+    run = cli("backups", "prune", "--keep-last", "2", "--keep-daily", "1", "--dry-run", "--json")
     assert run.exit_code == 0, run.stderr
     plan = run.json()
     assert plan["deleted"] == [] and plan["dry_run"] is True
     assert all(p.exists() for p in made)
     kept = {item["file"]: item["reason"] for item in plan["keep"]}
-    assert str(made[2]) in kept  # newest good
-    assert str(made[4]) in kept and str(made[6]) in kept  # daily
-    assert str(other_db) in kept and str(safety) not in kept
-    assert len(plan["delete"]) == len(made) - len([f for f in kept if f != str(other_db)])
-    human = cli(
-        "backups",
-        "prune",
-        "--keep-last",
-        "2",
-        "--keep-daily",
-        "3",
-        "--keep-weekly",
-        "2",
-        "--dry-run",
-    )
+    assert kept == {
+        str(made[0]): "last, daily",
+        str(made[1]): "last",
+        str(made[2]): "newest good",
+        str(other_db): "last, daily",
+    }
+    assert sorted(item["file"] for item in plan["delete"]) == sorted(str(p) for p in made[3:])
+    human = cli("backups", "prune", "--keep-last", "2", "--keep-daily", "1", "--dry-run")
     assert "would delete" in human.stdout
-    run = cli("backups", "prune", "--keep-last", "2", "--keep-daily", "3", "--keep-weekly", "2")
+    run = cli("backups", "prune", "--keep-last", "2", "--keep-daily", "1")
     assert run.exit_code == 0 and "deleted" in run.stdout
     remaining = {str(e.path) for e in backup_store.list_backups(folder)}
     assert remaining == set(kept) | {str(safety)}
     assert cli("backups", "prune", "--keep-last", "0").exit_code == 2
+
+
+def test_listing_ages_are_measured_from_the_given_time(tmp_path: Path) -> None:
+    fake_backup(tmp_path, at("2026-11-25T12:00"))
+    legacy = tmp_path / "backup-2026-11-20T00:00:00.000Z.sql"
+    legacy.write_text("-- old script\n")
+    stamp = at("2026-11-20T00:00").timestamp()
+    os.utime(legacy, (stamp, stamp))
+    listing = list_backup_summaries(tmp_path, now=at("2026-11-27T12:00"))
+    assert [item.age_seconds for item in listing.backups] == [2 * 86400, 7.5 * 86400]
 
 
 def test_verify_command_and_backup_verify(cli: Cli, db: DatabaseTarget) -> None:

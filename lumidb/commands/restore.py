@@ -58,6 +58,7 @@ def restore_latest(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import restore
+    from lumidb.timespec import utc_now
 
     settings = rt.settings
     options = restore.RestoreOptions(
@@ -72,7 +73,7 @@ def restore_latest(
         restore_lock_timeout=settings.restore_lock_timeout,
     )
     target = rt.target()
-    plan = restore.plan_restore(target, options)
+    plan = restore.plan_restore(target, options, now=utc_now())
     for warning in plan.warnings:
         rt.output.warn(warning)
     render.show(rt.output, plan, to_stderr=rt.output.json)
@@ -83,4 +84,6 @@ def restore_latest(
         production=plan.production,
         dbname=target.dbname,
     )
-    render.show(rt.output, restore.restore(target, plan, options, notify=rt.output.info))
+    render.show(
+        rt.output, restore.restore(target, plan, options, now=utc_now(), notify=rt.output.info)
+    )

@@ -287,7 +287,7 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: dateti
 def current_revision(conn: Any, schema: str) -> str | None:
     """The revision(s) recorded in ``schema``'s ``alembic_version`` (comma-joined), or None."""
     exists = conn.execute(
-        "SELECT to_regclass(format('%I.alembic_version', %s::text)) IS NOT NULL", (schema,)
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{quote_ident(schema)}.alembic_version",)
     ).fetchone()
     if not exists or not exists[0]:
         return None

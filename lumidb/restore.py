@@ -192,7 +192,7 @@ def check_backup_exists(options: RestoreOptions) -> None:
     entries = backup_store.list_backups(options.backup_dir, kinds={backup_store.KIND_BACKUP})
     if not any(e.manifest is not None for e in entries):
         raise OperationError(
-            f"no backup in {options.backup_dir.absolute()}: nothing to restore",
+            f"no complete backup in {options.backup_dir.absolute()}: nothing to restore",
             hint="run `lumidb backup` first, or give a backup with --file",
         )
 

@@ -213,6 +213,14 @@ class EmbeddedServer:
     def _system_user(self) -> str | None:
         return SYSTEM_USER if _running_as_root() else None
 
+    def _run_as(self) -> dict[str, Any]:
+        """As root: run as the server's own user *and group*, without root's groups, so the
+        folders above need only o+x (with root's group, their group bits would apply)."""
+        user = self._system_user()
+        if user is None:
+            return {}
+        return {"user": user, "group": user, "extra_groups": []}
+
     def _prepare_for_system_user(self) -> None:
         """As root: create the server's own user and let it reach its folders and programs."""
         import pwd
@@ -256,8 +264,8 @@ class EmbeddedServer:
                     SUPERUSER,
                 ],
                 pgdata=self.pgdata,
-                user=self._system_user(),
                 timeout=300,
+                **self._run_as(),
             )
         except subprocess.CalledProcessError as exc:
             raise OperationError(
@@ -324,8 +332,8 @@ class EmbeddedServer:
                 stdin=subprocess.DEVNULL,
                 text=True,
                 check=False,
-                user=self._system_user(),
                 cwd="/",
+                **self._run_as(),
             )
             out.seek(0)
             err.seek(0)

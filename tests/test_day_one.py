@@ -13,15 +13,15 @@ import pytest
 from conftest import APP_PASSWORD, Cli, CommandLineWatcher, clean_env, run_installed, url_of
 
 from lumidb.backup import BackupOptions, create_backup
-from lumidb.config import find_project_root, load_settings
 from lumidb.connection import DatabaseTarget, connect, parse_database_url
-from lumidb.target import libpq_url
 from lumidb.timespec import utc_now
 
 # --- the project root ------------------------------------------------------------------
 
 
 def test_project_root_is_found_as_git_and_uv_find_theirs(tmp_path: Path) -> None:
+    from lumidb.config import find_project_root
+
     clone = tmp_path / "clone"
     deep = clone / "bench" / "data"
     deep.mkdir(parents=True)
@@ -37,6 +37,8 @@ def test_project_root_is_found_as_git_and_uv_find_theirs(tmp_path: Path) -> None
 def test_settings_come_from_the_roots_env_from_a_subfolder(
     cli: Cli, db: DatabaseTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from lumidb.config import load_settings
+
     root = cli.workdir
     (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     (root / ".env").write_text(f"DATABASE_URL={url_of(db)}\nLUMIDB_BACKUP_DIR=dumps\n")
@@ -217,6 +219,8 @@ def test_psql_opens_the_target_with_the_password_in_the_environment(
 
 
 def test_libpq_url_has_no_prisma_schema_parameter() -> None:
+    from lumidb.target import libpq_url
+
     plain = parse_database_url("postgresql://u:pw@h:5433/db?schema=public&sslmode=require")
     assert libpq_url(plain) == "postgresql://u@h:5433/db?sslmode=require"
     other = parse_database_url("postgresql://u@h/db?schema=shop")

@@ -13,7 +13,10 @@ def psql(
     ctx: typer.Context,
     args: Annotated[
         list[str] | None,
-        typer.Argument(help="Arguments for psql, after `--` (e.g. -- -c 'SELECT 1')."),
+        typer.Argument(
+            metavar="PSQL_ARGS",
+            help="Arguments for psql, after `--` (e.g. -- -c 'SELECT 1').",
+        ),
     ] = None,
     debug: DebugOption = False,
 ) -> None:

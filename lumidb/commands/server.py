@@ -22,6 +22,7 @@ def start(
         int | None,
         typer.Option(
             "--port",
+            metavar="PORT",
             min=1,
             max=65535,
             help="Listen on this port from now on (kept in .lumidb/server.json).",
@@ -33,8 +34,7 @@ def start(
 ) -> None:
     """Create (first time) and start the local server.
 
-    A free port is chosen when the server is created; --port picks another one (for
-    when that port has been taken since), and is kept for next time.
+    A free port is chosen when the server is created. If another program has taken it since, --port picks another one, kept for next time.
 
     Example: lumidb server start --port 54329
     """

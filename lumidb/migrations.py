@@ -88,6 +88,7 @@ class DevResult:
     applied: list[RevisionInfo]
     generated: NewRevision | None
     current: list[str]
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -504,6 +505,7 @@ def develop(
         with connect(target, application_name="lumidb migrate") as raw:
             record = guard.environment_record(raw, environment)
         guard.refuse_on_production(record, "the development flow (`lumidb migrate`)")
+        recovered = _recover_emptied_history(conn, target, environment)
         _refuse_unadopted(conn, target)
         applied = _upgrade(conn, target)
         drift = _drift(conn, target)
@@ -516,7 +518,11 @@ def develop(
             applied += _upgrade(conn, target)
         current = _current_heads(conn)
     return DevResult(
-        database=target.masked_url(), applied=applied, generated=generated, current=list(current)
+        database=target.masked_url(),
+        applied=applied,
+        generated=generated,
+        current=list(current),
+        notices=[recovered] if recovered else [],
     )
 
 

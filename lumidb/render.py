@@ -181,6 +181,8 @@ def _deploy_view(output: Output, result: _m.DeployResult) -> None:
 
 @view("DevResult")
 def _dev_view(output: Output, result: _m.DevResult) -> None:
+    for notice in result.notices:
+        output.err.print(f"[yellow]notice[/]: {escape(notice)}")
     if result.generated:
         output.out.print(
             f"wrote revision {result.generated.revision}: {escape(result.generated.path)}"

@@ -375,6 +375,17 @@ def test_emptied_history_is_recorded_again_outside_production(
     assert "current:  0002" in cli("migrate", "status").stdout
 
 
+def test_emptied_history_is_recorded_again_by_the_development_flow(
+    cli: Cli, db: DatabaseTarget
+) -> None:
+    truncate_every_table(db)
+    cli.use(db)
+    dev = cli("migrate", "--json")
+    assert dev.exit_code == 0, dev.stderr
+    assert "revision 0001" in dev.json()["notices"][0]
+    assert versions(db) == [("0001",)]
+
+
 def test_emptied_history_on_production_refuses_naming_adopt(cli: Cli, db: DatabaseTarget) -> None:
     cli.use(db)
     truncate_every_table(db)

@@ -125,12 +125,18 @@ class DatabaseTarget:
         return params
 
     def child_dsn(self) -> str:
-        """A libpq keyword/value string for child programs' ``--dbname``: no password."""
+        """A libpq keyword/value string for child programs' ``--dbname``: no password.
+
+        Built by libpq's own rules (``psycopg.conninfo.make_conninfo``), so a value holding
+        a space, a tab, a quote or a backslash stays one value and cannot add settings.
+        """
+        from psycopg.conninfo import make_conninfo
+
         params = self.conninfo_params()
         params.pop("password", None)
         params.pop("options", None)
         params.pop("application_name", None)
-        return " ".join(f"{k}={_quote_conninfo(str(v))}" for k, v in params.items())
+        return make_conninfo("", **{k: str(v) for k, v in params.items()})
 
     def child_env(self, application_name: str = "lumidb") -> dict[str, str]:
         """The environment of a child program: the password travels here, never in argv."""
@@ -281,12 +287,6 @@ def _libpq_keywords() -> frozenset[str]:
 def quote_ident(name: str) -> str:
     """A PostgreSQL identifier, double-quoted: the one place lumidb quotes names."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def _quote_conninfo(value: str) -> str:
-    if value and all(c not in value for c in " '\\"):
-        return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def describe_connect_error(target: DatabaseTarget, exc: BaseException) -> ConnectionFailed:

@@ -579,3 +579,22 @@ def test_backup_from_pg15_over_ssl_uses_debian_client(cli: Cli, pg15: Any) -> No
         assert password not in run.stdout + run.stderr
     finally:
         pg15.drop_database(name)
+
+
+def test_whitespace_in_a_url_value_cannot_retarget_pg_dump(
+    cli: Cli, db: DatabaseTarget, empty_db: DatabaseTarget
+) -> None:
+    """A tab in a parameter's value (``%09``) must stay inside that value: unquoted, it
+    would end it in pg_dump's conninfo and ``dbname=`` would name another database."""
+    add_rows(db, users=2, products=0, orders=0)
+    execute(empty_db, "CREATE TABLE public.users (id text PRIMARY KEY)")
+    execute(empty_db, "INSERT INTO public.users VALUES ('other-database-row')")
+    for injected in (f"none%09dbname%3D{empty_db.dbname}", f"x%27%20dbname%3D{empty_db.dbname}"):
+        cli.use(db, sslcrl=injected)
+        run = cli("backup", "--compress", "none", "--json")
+        assert run.exit_code == 0, run.stderr
+        manifest = run.json()["manifest"]
+        assert manifest["database"] == db.dbname
+        assert manifest["row_counts"]["users"] == 2
+        text = Path(run.json()["path"]).read_bytes()
+        assert b"u1@x.test" in text and b"other-database-row" not in text

@@ -437,18 +437,8 @@ def _translate(exc: BaseException, what: str) -> OperationError:
     return OperationError(f"{what} failed: {exc}")
 
 
-def _open_partial(path: Path) -> tuple[Path, int]:
-    partial = backup_store.partial_path_of(path)
-    try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, backup_store.FILE_MODE)
-    except OSError as exc:
-        raise UsageError(f"cannot write in {path.parent}: {exc.strerror or exc}") from None
-    return partial, fd
-
-
 def _publish(partial: Path, path: Path) -> None:
     """Rename the complete temporary file to its name, and make the rename durable."""
-    partial.chmod(backup_store.FILE_MODE)
     partial.replace(path)
     backup_store.fsync_dir(path.parent)
 
@@ -476,7 +466,7 @@ def _dump_plain(
     progress: Callable[[int], None] | None,
 ) -> tuple[int, str, dict[str, int]]:
     """Stream pg_dump's plain output into ``path``: compress, hash and count on the way."""
-    partial, fd = _open_partial(path)
+    partial, fd = backup_store.create_partial(path)
     proc: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryFile() as stderr:
         try:
@@ -565,8 +555,9 @@ def _dump_custom(
     progress: Callable[[int], None] | None,
 ) -> tuple[int, str, dict[str, int]]:
     """``pg_dump -Fc`` into ``path``; rows counted in the snapshot pg_dump dumps."""
-    partial, fd = _open_partial(path)
-    os.close(fd)
+    # pg_dump writes into the file lumidb created (its stdout), never opening a name
+    # itself: a regular file is seekable, so the archive keeps its data offsets.
+    partial, fd = backup_store.create_partial(path)
     proc: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryFile() as stderr:
         try:
@@ -579,10 +570,9 @@ def _dump_custom(
                     *_pg_dump_args(suite, target),
                     "--format=custom",
                     f"--snapshot={snapshot}",
-                    f"--file={partial}",
                 ],
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=fd,
                 stderr=stderr,
                 env=target.child_env(application_name="lumidb backup"),
             )
@@ -593,17 +583,23 @@ def _dump_custom(
                     break
                 except subprocess.TimeoutExpired:
                     if progress is not None:
-                        progress(_size(partial))
+                        progress(os.fstat(fd).st_size)
             conn.execute("COMMIT")
             if proc.returncode != 0:
                 raise OperationError(
                     "pg_dump failed: " + _failure(proc, stderr, target) + "; no backup was kept"
                 )
-            size, sha256 = _fsync_and_hash(partial)
+            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            os.close(fd)
+            fd = -1
+            sha256 = backup_store.file_sha256(partial)
             _publish(partial, path)
         except BaseException as exc:
             if proc is not None:
                 _stop(proc)
+            if fd >= 0:
+                os.close(fd)
             partial.unlink(missing_ok=True)
             if isinstance(exc, OperationError | UsageError):
                 raise
@@ -611,23 +607,6 @@ def _dump_custom(
     if progress is not None:
         progress(size)
     return size, sha256, counts
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _fsync_and_hash(path: Path) -> tuple[int, str]:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        size = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    return size, backup_store.file_sha256(path)
 
 
 # --- retention ----------------------------------------------------------------------

@@ -9,8 +9,10 @@ snapshot that ``pg_dump`` dumps (``pg_export_snapshot()``), so they match exactl
 
 A backup takes no database lock (it only reads) but locks its folder, so overlapping
 cron runs never interleave. Data goes to a temporary name that is renamed only once
-complete; the manifest is written last. A failure, Ctrl-C or SIGTERM removes the
-temporary file, so nothing that looks like a backup is left behind.
+complete, after its manifest is in place (so a kill never leaves a data file without a
+manifest; a lone manifest is not a backup and the next run removes it). A failure,
+Ctrl-C or SIGTERM removes the temporary file, so nothing that looks like a backup is
+left behind. ``pg_dump`` dies with lumidb, even when lumidb is killed.
 """
 
 from __future__ import annotations
@@ -283,6 +285,7 @@ def create_backup(
             backup_store.ensure_backup_dir(folder)
         with backup_store.backup_dir_lock(folder, wait=options.wait), _sigterm_raises():
             backup_store.remove_partials(folder)
+            backup_store.remove_orphan_manifests(folder)
             started = now.astimezone(UTC)
             clock_started = time.monotonic()
             path = backup_store.new_backup_path(folder, target.dbname, extension, started)
@@ -314,14 +317,7 @@ def create_backup(
                 "row_counts": dict(sorted(counts.items())),
                 "lumidb_version": __version__,
             }
-            try:
-                backup_store.write_manifest(path, manifest)
-            except BaseException:
-                backup_store.partial_path_of(backup_store.manifest_path_of(path)).unlink(
-                    missing_ok=True
-                )
-                path.unlink(missing_ok=True)
-                raise
+            _publish_with_manifest(path, manifest)
             verification = None
             if options.verify:
                 verification = verify_entry(
@@ -437,10 +433,28 @@ def _translate(exc: BaseException, what: str) -> OperationError:
     return OperationError(f"{what} failed: {exc}")
 
 
-def _publish(partial: Path, path: Path) -> None:
-    """Rename the complete temporary file to its name, and make the rename durable."""
-    partial.replace(path)
-    backup_store.fsync_dir(path.parent)
+def _publish_with_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Make the complete temporary file of ``path`` a backup: manifest first, then data.
+
+    In that order a kill at any moment leaves either a temporary file (with perhaps a
+    manifest whose data file does not exist: not a backup) or the whole pair, never a
+    complete data file without a manifest; the next run removes the former. Any failure
+    here removes all three names.
+    """
+    partial = backup_store.partial_path_of(path)
+    manifest_file = backup_store.manifest_path_of(path)
+    try:
+        backup_store.write_manifest(path, manifest)
+        partial.replace(path)
+        backup_store.fsync_dir(path.parent)
+    except BaseException as exc:
+        backup_store.partial_path_of(manifest_file).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        manifest_file.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, OperationError | UsageError):
+            raise
+        raise _translate(exc, "backup") from None
 
 
 def _compressor(compression: str) -> _Compressor:
@@ -521,7 +535,6 @@ def _dump_plain(
             os.fsync(fd)
             os.close(fd)
             fd = -1
-            _publish(partial, path)
         except BaseException as exc:
             if proc is not None:
                 _stop(proc)
@@ -594,7 +607,6 @@ def _dump_custom(
             os.close(fd)
             fd = -1
             sha256 = backup_store.file_sha256(partial)
-            _publish(partial, path)
         except BaseException as exc:
             if proc is not None:
                 _stop(proc)

@@ -1,7 +1,8 @@
 """The one layout of backup files: names, manifests, listing, checksums, the folder lock.
 
 A backup is a data file and, beside it, ``<file>.manifest.json``; the pair is a backup
-only once the manifest exists (it is written last). Data is written under a temporary
+only once both exist (the manifest is put in place first and deleted last, so a kill
+leaves at most a lone manifest, never a lone data file). Data is written under a temporary
 name (``.<name>.partial``) that nothing here ever takes for a backup, so a failed,
 interrupted or killed dump never looks like one. The old scripts' ``backup-*.sql``
 files (no manifest) are listed as ``legacy``. Safety backups (undo copies taken before
@@ -337,6 +338,31 @@ def remove_partials(folder: Path) -> list[Path]:
     return removed
 
 
+_BACKUP_NAME_RE = re.compile(
+    r"^.+-\d{8}T\d{6}\.\d{3}Z(?:\.sql(?:\.zst|\.gz)?|\.dump)" + re.escape(MANIFEST_SUFFIX) + "$"
+)
+
+
+def remove_orphan_manifests(folder: Path) -> list[Path]:
+    """Remove manifests of lumidb backups whose data file does not exist.
+
+    A backup's manifest is written before its data file is renamed into place, and
+    deleted after it, so a run killed in between leaves such a manifest (never a data
+    file without one). Alone, it is not a backup. Call it under the folder's lock.
+    """
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        if not _BACKUP_NAME_RE.match(path.name):
+            continue
+        data = path.with_name(path.name.removesuffix(MANIFEST_SUFFIX))
+        if not os.path.lexists(data):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def create_partial(path: Path) -> tuple[Path, int]:
     """Create the temporary file of the backup at ``path``: a new file (0600), or an error.
 
@@ -378,9 +404,10 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
 
 
 def delete_backup(entry: BackupEntry) -> None:
-    """Remove a backup: the manifest first (so a half-deleted pair is never a backup)."""
-    entry.manifest_path.unlink(missing_ok=True)
+    """Remove a backup: the data file first, so a half-deleted pair is a lone manifest
+    (not a backup, and removed by the next backup run), never a data file without one."""
     entry.path.unlink(missing_ok=True)
+    entry.manifest_path.unlink(missing_ok=True)
 
 
 # --- reading ------------------------------------------------------------------------

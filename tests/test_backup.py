@@ -598,3 +598,76 @@ def test_whitespace_in_a_url_value_cannot_retarget_pg_dump(
         assert manifest["row_counts"]["users"] == 2
         text = Path(run.json()["path"]).read_bytes()
         assert b"u1@x.test" in text and b"other-database-row" not in text
+
+
+class FolderEvents:
+    """The names renamed into a folder, in the kernel's order (inotify, IN_MOVED_TO)."""
+
+    IN_MOVED_TO = 0x80
+    IN_NONBLOCK = 0o4000
+
+    def __init__(self, folder: Path) -> None:
+        import ctypes
+
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._libc.inotify_init1(self.IN_NONBLOCK)
+        assert self.fd >= 0
+        assert self._libc.inotify_add_watch(self.fd, bytes(folder), self.IN_MOVED_TO) >= 0
+
+    def moved_in(self) -> list[str]:
+        import struct
+
+        names: list[str] = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            pos = 0
+            while pos < len(data):
+                _wd, _mask, _cookie, length = struct.unpack_from("iIII", data, pos)
+                raw = data[pos + 16 : pos + 16 + length]
+                names.append(raw.rstrip(b"\0").decode())
+                pos += 16 + length
+        os.close(self.fd)
+        return names
+
+
+@pytest.mark.parametrize("fmt", ["plain", "custom"])
+def test_manifest_is_in_place_before_the_data_file(
+    db: DatabaseTarget, tmp_path: Path, fmt: str
+) -> None:
+    """A kill between the two renames must not leave a complete data file without a
+    manifest (which nothing lists or cleans): the manifest comes first, and a manifest
+    without its data file is not a backup and is cleaned by the next run."""
+    folder = tmp_path / "backups"
+    folder.mkdir(mode=0o700)
+    events = FolderEvents(folder)
+    result = create_backup(db, BackupOptions(backup_dir=folder, format=fmt), now=utc_now())
+    path = Path(result.path)
+    moved = events.moved_in()
+    assert path.name in moved and backup_store.manifest_path_of(path).name in moved
+    assert moved.index(backup_store.manifest_path_of(path).name) < moved.index(path.name)
+
+
+def test_next_backup_cleans_what_a_killed_run_left(db: DatabaseTarget, tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir(mode=0o700)
+    # A run killed after its manifest was in place, before the data file's rename.
+    stray = folder / f"{db.dbname}-20261124T143800.482Z.sql.zst"
+    backup_store.write_manifest(stray, {"file": stray.name, "database": db.dbname})
+    backup_store.partial_path_of(stray).write_bytes(b"complete but never renamed")
+    # A retention run killed between deleting a data file and its manifest.
+    deleted = folder / f"{db.dbname}-20261120T000000.000Z.dump"
+    backup_store.write_manifest(deleted, {"file": deleted.name})
+    legacy = folder / "backup-2024-01-01T00:00:00.sql"
+    legacy.write_bytes(b"-- an old script's backup\n")
+    notes = folder / "notes.manifest.json"
+    notes.write_text("{}")  # not a lumidb backup name: left alone
+    create_backup(db, BackupOptions(backup_dir=folder), now=utc_now())
+    names = leftovers(folder)
+    assert legacy.name in names and notes.name in names
+    for gone in (stray, deleted):
+        assert backup_store.manifest_path_of(gone).name not in names
+    assert not any(n.endswith(".partial") for n in names)
+    assert len(names) == 4  # the new pair, the legacy file, the notes

@@ -35,6 +35,7 @@ from lumidb import __version__, backup_store, catalog
 from lumidb.backup_store import BackupEntry
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
+from lumidb.pgtools import dies_with_lumidb
 from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
@@ -490,6 +491,7 @@ def _dump_plain(
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=target.child_env(application_name="lumidb backup"),
+                preexec_fn=dies_with_lumidb(),
                 bufsize=0,
             )
             assert proc.stdout is not None
@@ -588,6 +590,7 @@ def _dump_custom(
                 stdout=fd,
                 stderr=stderr,
                 env=target.child_env(application_name="lumidb backup"),
+                preexec_fn=dies_with_lumidb(),
             )
             counts = catalog.row_counts(conn, target.schema)
             while True:

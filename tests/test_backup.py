@@ -671,3 +671,42 @@ def test_next_backup_cleans_what_a_killed_run_left(db: DatabaseTarget, tmp_path:
         assert backup_store.manifest_path_of(gone).name not in names
     assert not any(n.endswith(".partial") for n in names)
     assert len(names) == 4  # the new pair, the legacy file, the notes
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_pg_dump_dies_with_a_killed_lumidb(db: DatabaseTarget, tmp_path: Path, fmt: str) -> None:
+    """``kill -9`` of lumidb mid-dump must not leave pg_dump running (here it waits on a
+    table lock, so it would wait for as long as the lock is held)."""
+    with psycopg.connect(**db.conninfo_params()) as conn:
+        conn.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.Popen(
+            [LUMIDB, "backup", "--format", fmt],
+            cwd=tmp_path,
+            env=clean_env(DATABASE_URL=url_of(db)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        dumps: list[psutil.Process] = []
+        deadline = time.monotonic() + 30
+        while not dumps and time.monotonic() < deadline:
+            dumps = [c for c in _children(proc.pid) if c.name() == "pg_dump"]
+            time.sleep(0.01)
+        assert dumps, "pg_dump did not start"
+        time.sleep(0.3)  # pg_dump is now waiting for the lock
+        proc.kill()
+        proc.wait()
+        gone_by = time.monotonic() + 5
+        while time.monotonic() < gone_by and _alive(dumps[0]):
+            time.sleep(0.05)
+        alive = _alive(dumps[0])
+        conn.rollback()
+    if alive:
+        dumps[0].kill()
+    assert not alive, "pg_dump outlived the lumidb that started it"
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -369,6 +369,11 @@ def _restore_plan_view(output: Output, plan: _restore.RestorePlan) -> None:
         f"environment {escape(plan.source_environment or 'unknown')}"
     )
     output.out.print(f"  into:   {escape(plan.target)}")
+    if plan.another_database:
+        output.out.print(
+            f"  [bold yellow]another database[/]: a backup of {escape(plan.source_database or '')}"
+            f" goes into {escape(plan.target_database)} (chosen with {plan.chosen_by})"
+        )
     output.out.print(f"  [bold]replaces[/]: {escape(plan.replaces)}")
     if plan.jobs is not None:
         output.out.print(f"  parallel: {plan.jobs} jobs (not one transaction)")

@@ -397,17 +397,28 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _last_stderr_line(stderr: IO[bytes], target: DatabaseTarget) -> str:
+def _cause_line(stderr: IO[bytes], target: DatabaseTarget) -> str:
+    """The line of pg_dump's messages that says why it failed.
+
+    pg_dump writes ``pg_dump: error: ...`` (or a server's ``FATAL:``/``ERROR:``) and
+    then lines of context (``detail: Query was: ...``, ``hint: ...``): the cause is the
+    first error line, not the last line.
+    """
     stderr.seek(0)
-    lines = [line.strip() for line in stderr.read().decode("utf-8", "replace").splitlines() if line]
-    return target.scrub(lines[-1] if lines else "")
+    text = target.scrub(stderr.read().decode("utf-8", "replace"))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for marker in ("error:", "FATAL:", "ERROR:"):
+        for line in lines:
+            if marker in line:
+                return line
+    return lines[-1] if lines else ""
 
 
 def _failure(
     proc: subprocess.Popen[bytes] | None, stderr: IO[bytes], target: DatabaseTarget
 ) -> str:
     """Why pg_dump failed, in one line."""
-    line = _last_stderr_line(stderr, target)
+    line = _cause_line(stderr, target)
     code = proc.returncode if proc is not None else None
     if code is not None and code < 0:
         try:

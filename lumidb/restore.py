@@ -1011,7 +1011,7 @@ def verify_backup(
         from lumidb.pgtools import client_for
 
         suite = client_for(conn, target, pg_bin_dir)
-        conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+        _create_scratch_database(conn, target, name)
     try:
         try:
             _load(
@@ -1030,6 +1030,21 @@ def verify_backup(
     expected = manifest.get("row_counts")
     differences = _compare_counts(expected, counts, schema) if isinstance(expected, dict) else []
     return result(restored=True, scratch_database=name, row_counts=counts, differences=differences)
+
+
+def _create_scratch_database(conn: Any, target: DatabaseTarget, name: str) -> None:
+    """Create the scratch database of a verification; a role that may not is a UsageError."""
+    import psycopg
+
+    try:
+        conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+    except psycopg.errors.InsufficientPrivilege:
+        raise UsageError(
+            f"verifying a backup needs a role that may create databases (CREATEDB), or a "
+            f"superuser: {target.user} may not create the scratch database it restores into",
+            hint=f"ALTER ROLE {quote_ident(target.user)} CREATEDB, or verify with the URL "
+            "of a role that may",
+        ) from None
 
 
 def _row_counts(target: DatabaseTarget, schema: str) -> dict[str, int]:

@@ -710,3 +710,57 @@ def _alive(process: psutil.Process) -> bool:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+# --- messages that say what went wrong ---------------------------------------------
+
+
+def test_pg_dump_failure_shows_its_cause_not_its_detail(
+    cli: Cli, db: DatabaseTarget, app_server: Any
+) -> None:
+    """pg_dump prints ``error: query failed: ERROR: permission denied ...`` and then a
+    ``detail: Query was: LOCK TABLE ...`` line: the cause is the error line."""
+    admin = app_server.admin_target(db.dbname)
+    execute(admin, "CREATE TABLE public.locked_away (id int)")
+    cli.use(db)
+    run = cli("backup")
+    assert run.exit_code == 1
+    assert "permission denied" in run.stderr and "locked_away" in run.stderr
+    assert "Query was" not in run.stderr
+    assert leftovers(cli.workdir / "backups") == []
+
+
+NOCREATEDB_ROLE = "lumidb_nocreatedb"
+NOCREATEDB_PASSWORD = "verify-Role-pw-3K"
+
+
+def test_verify_without_createdb_says_what_it_needs(
+    cli: Cli, db: DatabaseTarget, app_server: Any, tmp_path: Path
+) -> None:
+    with psycopg.connect(autocommit=True, **app_server.admin_target().conninfo_params()) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (NOCREATEDB_ROLE,)
+        ).fetchone():
+            app_server.create_role(NOCREATEDB_ROLE, NOCREATEDB_PASSWORD)
+    path = create_backup(db, BackupOptions(backup_dir=tmp_path / "b"), now=utc_now()).path
+    cli.use(replace(db, user=NOCREATEDB_ROLE, password=NOCREATEDB_PASSWORD))
+    run = cli("backups", "verify", path)
+    assert run.exit_code == 2, run.stderr
+    assert "CREATEDB" in run.stderr and "unexpected" not in run.stderr
+    assert NOCREATEDB_ROLE in run.stderr
+
+
+def test_a_manifest_dated_in_the_future_says_so(cli: Cli, db: DatabaseTarget) -> None:
+    folder = cli.workdir / "backups"
+    cli.setenv("LUMIDB_BACKUP_DIR", str(folder))
+    future = datetime(2999, 1, 1, tzinfo=UTC)  # after any clock this test runs on
+    fake_backup(folder, future, database=db.dbname)
+    listing = cli("backups", "list")
+    assert listing.exit_code == 0, listing.stderr
+    assert "in the future" in listing.stdout
+    cli.use(db)
+    plan = cli("restore-latest")  # no terminal, no --yes: the plan, then refused
+    assert plan.exit_code == 3
+    assert "in the future" in plan.stdout + plan.stderr
+    assert not re.search(r"-\d+[smhd]", plan.stdout + plan.stderr)
+    assert not re.search(r"-\d+[smhd]\b", listing.stdout)

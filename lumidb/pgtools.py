@@ -11,6 +11,9 @@ connection insists on TLS, it was built with SSL support: the bundled programs a
 built without it. Among fitting suites the configured one wins, then the one whose
 major version equals the server's (a newer ``pg_dump`` writes settings an older server
 rejects), then the newest. What each program can do is asked once per process.
+
+``dies_with_lumidb`` makes a started program die with lumidb, so a ``kill -9`` of
+lumidb never leaves a ``pg_dump`` (or ``psql``, ``pg_restore``) running on its own.
 """
 
 from __future__ import annotations

@@ -598,6 +598,11 @@ def test_whitespace_in_a_url_value_cannot_retarget_pg_dump(
         assert manifest["row_counts"]["users"] == 2
         text = Path(run.json()["path"]).read_bytes()
         assert b"u1@x.test" in text and b"other-database-row" not in text
+    # psql, too, restores into the database the URL names, and only there.
+    restored = cli("restore-latest", "--yes", "--no-safety-backup")
+    assert restored.exit_code == 0, restored.stderr
+    assert real_counts(db)["users"] == 2
+    assert real_counts(empty_db) == {"users": 1}
 
 
 class FolderEvents:

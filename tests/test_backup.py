@@ -769,3 +769,17 @@ def test_a_manifest_dated_in_the_future_says_so(cli: Cli, db: DatabaseTarget) ->
     assert "in the future" in plan.stdout + plan.stderr
     assert not re.search(r"-\d+[smhd]", plan.stdout + plan.stderr)
     assert not re.search(r"-\d+[smhd]\b", listing.stdout)
+
+
+def test_backup_refuses_a_linked_lock_file(cli: Cli, db: DatabaseTarget, tmp_path: Path) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious contents\n")
+    folder = cli.workdir / "backups"
+    folder.mkdir(mode=0o700)
+    (folder / backup_store.LOCK_NAME).symlink_to(victim)
+    cli.use(db)
+    run = cli("backup")
+    assert run.exit_code == 2 and "symbolic link" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert victim.read_text() == "precious contents\n"
+    assert leftovers(folder) == []

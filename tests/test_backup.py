@@ -580,3 +580,207 @@ def test_backup_from_pg15_over_ssl_uses_debian_client(cli: Cli, pg15: Any) -> No
         assert password not in run.stdout + run.stderr
     finally:
         pg15.drop_database(name)
+
+
+def test_whitespace_in_a_url_value_cannot_retarget_pg_dump(
+    cli: Cli, db: DatabaseTarget, empty_db: DatabaseTarget
+) -> None:
+    """A tab in a parameter's value (``%09``) must stay inside that value: unquoted, it
+    would end it in pg_dump's conninfo and ``dbname=`` would name another database."""
+    add_rows(db, users=2, products=0, orders=0)
+    execute(empty_db, "CREATE TABLE public.users (id text PRIMARY KEY)")
+    execute(empty_db, "INSERT INTO public.users VALUES ('other-database-row')")
+    for injected in (f"none%09dbname%3D{empty_db.dbname}", f"x%27%20dbname%3D{empty_db.dbname}"):
+        cli.use(db, sslcrl=injected)
+        run = cli("backup", "--compress", "none", "--json")
+        assert run.exit_code == 0, run.stderr
+        manifest = run.json()["manifest"]
+        assert manifest["database"] == db.dbname
+        assert manifest["row_counts"]["users"] == 2
+        text = Path(run.json()["path"]).read_bytes()
+        assert b"u1@x.test" in text and b"other-database-row" not in text
+    # psql, too, restores into the database the URL names, and only there.
+    restored = cli("restore-latest", "--yes", "--no-safety-backup")
+    assert restored.exit_code == 0, restored.stderr
+    assert real_counts(db)["users"] == 2
+    assert real_counts(empty_db) == {"users": 1}
+
+
+class FolderEvents:
+    """The names renamed into a folder, in the kernel's order (inotify, IN_MOVED_TO)."""
+
+    IN_MOVED_TO = 0x80
+    IN_NONBLOCK = 0o4000
+
+    def __init__(self, folder: Path) -> None:
+        import ctypes
+
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._libc.inotify_init1(self.IN_NONBLOCK)
+        assert self.fd >= 0
+        assert self._libc.inotify_add_watch(self.fd, bytes(folder), self.IN_MOVED_TO) >= 0
+
+    def moved_in(self) -> list[str]:
+        import struct
+
+        names: list[str] = []
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            pos = 0
+            while pos < len(data):
+                _wd, _mask, _cookie, length = struct.unpack_from("iIII", data, pos)
+                raw = data[pos + 16 : pos + 16 + length]
+                names.append(raw.rstrip(b"\0").decode())
+                pos += 16 + length
+        os.close(self.fd)
+        return names
+
+
+@pytest.mark.parametrize("fmt", ["plain", "custom"])
+def test_manifest_is_in_place_before_the_data_file(
+    db: DatabaseTarget, tmp_path: Path, fmt: str
+) -> None:
+    """A kill between the two renames must not leave a complete data file without a
+    manifest (which nothing lists or cleans): the manifest comes first, and a manifest
+    without its data file is not a backup and is cleaned by the next run."""
+    folder = tmp_path / "backups"
+    folder.mkdir(mode=0o700)
+    events = FolderEvents(folder)
+    result = create_backup(db, BackupOptions(backup_dir=folder, format=fmt), now=utc_now())
+    path = Path(result.path)
+    moved = events.moved_in()
+    assert path.name in moved and backup_store.manifest_path_of(path).name in moved
+    assert moved.index(backup_store.manifest_path_of(path).name) < moved.index(path.name)
+
+
+def test_next_backup_cleans_what_a_killed_run_left(db: DatabaseTarget, tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir(mode=0o700)
+    # A run killed after its manifest was in place, before the data file's rename.
+    stray = folder / f"{db.dbname}-20261124T143800.482Z.sql.zst"
+    backup_store.write_manifest(stray, {"file": stray.name, "database": db.dbname})
+    backup_store.partial_path_of(stray).write_bytes(b"complete but never renamed")
+    # A retention run killed between deleting a data file and its manifest.
+    deleted = folder / f"{db.dbname}-20261120T000000.000Z.dump"
+    backup_store.write_manifest(deleted, {"file": deleted.name})
+    legacy = folder / "backup-2024-01-01T00:00:00.sql"
+    legacy.write_bytes(b"-- an old script's backup\n")
+    notes = folder / "notes.manifest.json"
+    notes.write_text("{}")  # not a lumidb backup name: left alone
+    create_backup(db, BackupOptions(backup_dir=folder), now=utc_now())
+    names = leftovers(folder)
+    assert legacy.name in names and notes.name in names
+    for gone in (stray, deleted):
+        assert backup_store.manifest_path_of(gone).name not in names
+    assert not any(n.endswith(".partial") for n in names)
+    assert len(names) == 4  # the new pair, the legacy file, the notes
+
+
+@pytest.mark.parametrize("fmt", ["custom", "plain"])
+def test_pg_dump_dies_with_a_killed_lumidb(db: DatabaseTarget, tmp_path: Path, fmt: str) -> None:
+    """``kill -9`` of lumidb mid-dump must not leave pg_dump running (here it waits on a
+    table lock, so it would wait for as long as the lock is held)."""
+    with psycopg.connect(**db.conninfo_params()) as conn:
+        conn.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        proc = subprocess.Popen(
+            [LUMIDB, "backup", "--format", fmt],
+            cwd=tmp_path,
+            env=clean_env(DATABASE_URL=url_of(db)),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        dumps: list[psutil.Process] = []
+        deadline = time.monotonic() + 30
+        while not dumps and time.monotonic() < deadline:
+            dumps = [c for c in _children(proc.pid) if c.name() == "pg_dump"]
+            time.sleep(0.01)
+        assert dumps, "pg_dump did not start"
+        time.sleep(0.3)  # pg_dump is now waiting for the lock
+        proc.kill()
+        proc.wait()
+        gone_by = time.monotonic() + 5
+        while time.monotonic() < gone_by and _alive(dumps[0]):
+            time.sleep(0.05)
+        alive = _alive(dumps[0])
+        conn.rollback()
+    if alive:
+        dumps[0].kill()
+    assert not alive, "pg_dump outlived the lumidb that started it"
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+# --- messages that say what went wrong ---------------------------------------------
+
+
+def test_pg_dump_failure_shows_its_cause_not_its_detail(
+    cli: Cli, db: DatabaseTarget, app_server: Any
+) -> None:
+    """pg_dump prints ``error: query failed: ERROR: permission denied ...`` and then a
+    ``detail: Query was: LOCK TABLE ...`` line: the cause is the error line."""
+    admin = app_server.admin_target(db.dbname)
+    execute(admin, "CREATE TABLE public.locked_away (id int)")
+    cli.use(db)
+    run = cli("backup")
+    assert run.exit_code == 1
+    assert "permission denied" in run.stderr and "locked_away" in run.stderr
+    assert "Query was" not in run.stderr
+    assert leftovers(cli.workdir / "backups") == []
+
+
+NOCREATEDB_ROLE = "lumidb_nocreatedb"
+NOCREATEDB_PASSWORD = "verify-Role-pw-3K"
+
+
+def test_verify_without_createdb_says_what_it_needs(
+    cli: Cli, db: DatabaseTarget, app_server: Any, tmp_path: Path
+) -> None:
+    with psycopg.connect(autocommit=True, **app_server.admin_target().conninfo_params()) as conn:
+        if not conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", (NOCREATEDB_ROLE,)
+        ).fetchone():
+            app_server.create_role(NOCREATEDB_ROLE, NOCREATEDB_PASSWORD)
+    path = create_backup(db, BackupOptions(backup_dir=tmp_path / "b"), now=utc_now()).path
+    cli.use(replace(db, user=NOCREATEDB_ROLE, password=NOCREATEDB_PASSWORD))
+    run = cli("backups", "verify", path)
+    assert run.exit_code == 2, run.stderr
+    assert "CREATEDB" in run.stderr and "unexpected" not in run.stderr
+    assert NOCREATEDB_ROLE in run.stderr
+
+
+def test_a_manifest_dated_in_the_future_says_so(cli: Cli, db: DatabaseTarget) -> None:
+    folder = cli.workdir / "backups"
+    cli.setenv("LUMIDB_BACKUP_DIR", str(folder))
+    future = datetime(2999, 1, 1, tzinfo=UTC)  # after any clock this test runs on
+    fake_backup(folder, future, database=db.dbname)
+    listing = cli("backups", "list")
+    assert listing.exit_code == 0, listing.stderr
+    assert "in the future" in listing.stdout
+    cli.use(db)
+    plan = cli("restore-latest")  # no terminal, no --yes: the plan, then refused
+    assert plan.exit_code == 3
+    assert "in the future" in plan.stdout + plan.stderr
+    assert not re.search(r"-\d+[smhd]", plan.stdout + plan.stderr)
+    assert not re.search(r"-\d+[smhd]\b", listing.stdout)
+
+
+def test_backup_refuses_a_linked_lock_file(cli: Cli, db: DatabaseTarget, tmp_path: Path) -> None:
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious contents\n")
+    folder = cli.workdir / "backups"
+    folder.mkdir(mode=0o700)
+    (folder / backup_store.LOCK_NAME).symlink_to(victim)
+    cli.use(db)
+    run = cli("backup")
+    assert run.exit_code == 2 and "symbolic link" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert victim.read_text() == "precious contents\n"
+    assert leftovers(folder) == []

@@ -22,6 +22,15 @@ def restore_latest(
             help="Restore this backup (also a safety backup, or an old script's .sql).",
         ),
     ] = None,
+    from_database: Annotated[
+        str | None,
+        typer.Option(
+            "--from-database",
+            metavar="NAME",
+            help="Take the newest backup of database NAME instead of the target's own "
+            "(the plan says so).",
+        ),
+    ] = None,
     yes: YesOption = False,
     no_safety_backup: Annotated[
         bool,
@@ -55,7 +64,10 @@ def restore_latest(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Replace the database's data with the newest complete backup, in one transaction.
+    """Replace the database's data with its newest complete backup, in one transaction.
+
+    Only backups of the target database (by their manifest) are candidates;
+    --from-database NAME takes another database's, --file a given file.
 
     Shows the plan and asks first (--yes skips; without a terminal it refuses). A
     safety backup of the current state is taken first, and the command to undo is shown.
@@ -71,6 +83,7 @@ def restore_latest(
     options = restore.RestoreOptions(
         backup_dir=settings.backup_dir,
         file=file,
+        from_database=from_database,
         safety_backup=not no_safety_backup,
         jobs=jobs,
         terminate_connections=terminate_connections,

@@ -195,6 +195,11 @@ def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, li
     )
 
 
+def _check_choice(options: RestoreOptions) -> None:
+    if options.file is not None and options.from_database is not None:
+        raise UsageError("--file names the backup itself: give --file or --from-database, not both")
+
+
 def check_backup_exists(options: RestoreOptions) -> None:
     """Fail early, before anything connects (or starts the local server): no backup to restore.
 
@@ -202,6 +207,7 @@ def check_backup_exists(options: RestoreOptions) -> None:
     """
     from lumidb import backup_store
 
+    _check_choice(options)
     if options.file is not None:
         backup_store.load_entry(options.file)
         return
@@ -221,8 +227,7 @@ def check_backup_exists(options: RestoreOptions) -> None:
 def _chosen_entry(options: RestoreOptions, target_database: str) -> tuple[BackupEntry, list[str]]:
     from lumidb import backup_store
 
-    if options.file is not None and options.from_database is not None:
-        raise UsageError("--file names the backup itself: give --file or --from-database, not both")
+    _check_choice(options)
     if options.file is None:
         return latest_good_backup(options.backup_dir, options.from_database or target_database)
     entry = backup_store.load_entry(options.file)

@@ -36,6 +36,7 @@ from lumidb.backup_store import BackupEntry
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
 from lumidb.pgtools import dies_with_lumidb
+from lumidb.retention import SafetyRetention, by_database, prune_safety_backups, safety_reasons
 from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class BackupOptions:
     pg_bin_dir: Path | None = None
     environment: str = "development"
     verify: bool = False
+    safety_retention: SafetyRetention = field(default_factory=SafetyRetention)
 
 
 @dataclass(frozen=True)
@@ -327,7 +329,11 @@ def create_backup(
                     pg_bin_dir=options.pg_bin_dir,
                 )
             pruned: list[str] = []
-            if options.keep is not None and (verification is None or verification.ok):
+            if options.kind == backup_store.KIND_SAFETY:
+                pruned = prune_safety_backups(
+                    options.backup_dir, target.dbname, options.safety_retention, started
+                )
+            elif options.keep is not None and (verification is None or verification.ok):
                 pruned = _apply_keep(
                     options.backup_dir, options.kind, target.dbname, path, options.keep
                 )
@@ -654,6 +660,7 @@ def _apply_keep(backup_dir: Path, kind: str, database: str, made: Path, keep: in
 @dataclass(frozen=True)
 class PruneItem:
     file: str
+    backup_kind: str
     database: str | None
     started_at: str | None
     reason: str
@@ -667,6 +674,7 @@ class PrunePlan:
     keep_last: int
     keep_daily: int
     keep_weekly: int
+    safety_retention: SafetyRetention
     dry_run: bool
     keep: list[PruneItem]
     delete: list[PruneItem]
@@ -679,6 +687,8 @@ def prune_backups(
     keep_last: int,
     keep_daily: int = 0,
     keep_weekly: int = 0,
+    safety_retention: SafetyRetention | None = None,
+    now: datetime,
     dry_run: bool = False,
     wait: bool = False,
 ) -> PrunePlan:
@@ -686,26 +696,30 @@ def prune_backups(
 
     Keeps the newest ``keep_last``, the newest of each of the ``keep_daily`` most recent
     days and of each of the ``keep_weekly`` most recent ISO weeks (UTC), and always the
-    newest backup whose checksum matches. Safety and legacy files are not touched.
+    newest backup whose checksum matches. Safety backups follow their own rule
+    (``retention.SafetyRetention``, ages at ``now``); legacy files are not touched.
     """
+    rule = safety_retention or SafetyRetention()
     if keep_last < 1:
         raise UsageError("--keep-last must be at least 1")
     if keep_daily < 0 or keep_weekly < 0:
         raise UsageError("--keep-daily and --keep-weekly cannot be negative")
     backup_dir = backup_dir.absolute()
     if not backup_dir.is_dir():
-        return PrunePlan(str(backup_dir), keep_last, keep_daily, keep_weekly, dry_run, [], [], [])
+        return PrunePlan(
+            str(backup_dir), keep_last, keep_daily, keep_weekly, rule, dry_run, [], [], []
+        )
     with backup_store.backup_dir_lock(backup_dir, wait=wait):
         entries = backup_store.list_backups(backup_dir, kinds={backup_store.KIND_BACKUP})
-        by_database: dict[str, list[BackupEntry]] = {}
-        for entry in entries:
-            database = str((entry.manifest or {}).get("database", ""))
-            by_database.setdefault(database, []).append(entry)
+        safety = backup_store.list_backups(backup_dir, kinds={backup_store.KIND_SAFETY})
         keep: list[PruneItem] = []
         delete: list[PruneItem] = []
         doomed: list[BackupEntry] = []
-        for group in by_database.values():
-            reasons = _gfs_reasons(group, keep_last, keep_daily, keep_weekly)
+        groups = [
+            (group, _gfs_reasons(group, keep_last, keep_daily, keep_weekly))
+            for group in by_database(entries).values()
+        ] + [(group, safety_reasons(group, rule, now)) for group in by_database(safety).values()]
+        for group, reasons in groups:
             for entry in group:
                 reason = reasons.get(entry.path)
                 if reason is None:
@@ -719,7 +733,7 @@ def prune_backups(
                 backup_store.delete_backup(entry)
                 deleted.append(str(entry.path))
     return PrunePlan(
-        str(backup_dir), keep_last, keep_daily, keep_weekly, dry_run, keep, delete, deleted
+        str(backup_dir), keep_last, keep_daily, keep_weekly, rule, dry_run, keep, delete, deleted
     )
 
 
@@ -753,6 +767,7 @@ def _item(entry: BackupEntry, reason: str) -> PruneItem:
     started = entry.started_at
     return PruneItem(
         file=str(entry.path),
+        backup_kind=entry.kind,
         database=(entry.manifest or {}).get("database"),
         started_at=backup_store.format_time(started) if started else None,
         reason=reason,

@@ -16,12 +16,15 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lumidb.errors import UsageError
+
+if TYPE_CHECKING:
+    from lumidb.retention import SafetyRetention
 
 ENV_FILE = ".env"
 STATE_DIR_NAME = ".lumidb"
@@ -74,24 +77,79 @@ class Settings(BaseSettings):
     restore_lock_timeout: float = Field(
         default=10.0, ge=0, validation_alias="LUMIDB_RESTORE_LOCK_TIMEOUT"
     )
+    safety_keep_last: int = Field(default=5, ge=1, validation_alias="LUMIDB_SAFETY_KEEP_LAST")
+    safety_keep_days: int = Field(default=7, ge=0, validation_alias="LUMIDB_SAFETY_KEEP_DAYS")
+    safety_max: int = Field(default=20, ge=1, validation_alias="LUMIDB_SAFETY_MAX")
+    admin_email: str = Field(default="admin@lumiai.com", validation_alias="LUMIDB_ADMIN_EMAIL")
+    admin_password: SecretStr | None = Field(default=None, validation_alias="LUMIDB_ADMIN_PASSWORD")
 
-    @field_validator("database_url", "direct_url", "node_env", "lumidb_env", mode="before")
+    @property
+    def safety_retention(self) -> SafetyRetention:
+        """How many safety backups stay (``LUMIDB_SAFETY_*``)."""
+        from lumidb.retention import SafetyRetention
+
+        return SafetyRetention(
+            keep_last=self.safety_keep_last,
+            keep_days=self.safety_keep_days,
+            max_count=max(self.safety_max, self.safety_keep_last),
+        )
+
+    @field_validator(
+        "database_url", "direct_url", "node_env", "lumidb_env", "admin_password", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def environment(self) -> Environment:
-        """``LUMIDB_ENV``, else ``NODE_ENV``, else development."""
-        raw = self.lumidb_env or self.node_env or Environment.DEVELOPMENT.value
+        """What the shell says: production when ``LUMIDB_ENV`` or ``NODE_ENV`` says so.
+
+        The two are checked independently (``LUMIDB_ENV=development NODE_ENV=production``
+        is production). A ``NODE_ENV`` lumidb does not know (``staging``, ``qa``, common in
+        Node apps) is guarded like production; ``LUMIDB_ENV`` must be one of lumidb's
+        values. Otherwise ``LUMIDB_ENV``, else ``NODE_ENV``, else development.
+        """
+        lumidb_env = self._lumidb_env()
+        node_env = self._node_env()
+        if Environment.PRODUCTION in (lumidb_env, node_env):
+            return Environment.PRODUCTION
+        return lumidb_env or node_env or Environment.DEVELOPMENT
+
+    @property
+    def environment_source(self) -> str:
+        """Which variable made the shell's environment what it is, for messages."""
+        if self._lumidb_env() is Environment.PRODUCTION:
+            return f"LUMIDB_ENV={self.lumidb_env}"
+        node_env = self._node_env()
+        if node_env is Environment.PRODUCTION:
+            known = (self.node_env or "").strip().lower() == Environment.PRODUCTION.value
+            return f"NODE_ENV={self.node_env}" + (
+                "" if known else " (unknown to lumidb, so guarded like production)"
+            )
+        if self.lumidb_env:
+            return f"LUMIDB_ENV={self.lumidb_env}"
+        return f"NODE_ENV={self.node_env}" if self.node_env else "the default (development)"
+
+    def _lumidb_env(self) -> Environment | None:
+        if self.lumidb_env is None:
+            return None
         try:
-            return Environment(raw.strip().lower())
+            return Environment(self.lumidb_env.strip().lower())
         except ValueError:
-            source = "LUMIDB_ENV" if self.lumidb_env else "NODE_ENV"
             allowed = ", ".join(e.value for e in Environment)
             raise UsageError(
-                f"{source}={raw!r} is not an environment lumidb knows; use one of {allowed}"
+                f"LUMIDB_ENV={self.lumidb_env!r} is not an environment lumidb knows; "
+                f"use one of {allowed}"
             ) from None
+
+    def _node_env(self) -> Environment | None:
+        if self.node_env is None:
+            return None
+        try:
+            return Environment(self.node_env.strip().lower())
+        except ValueError:
+            return Environment.PRODUCTION
 
     @property
     def url_setting(self) -> tuple[str, str] | None:

@@ -504,7 +504,11 @@ def develop(
     ):
         with connect(target, application_name="lumidb migrate") as raw:
             record = guard.environment_record(raw, environment)
-        guard.refuse_on_production(record, "the development flow (`lumidb migrate`)")
+        guard.refuse_on_production(
+            record,
+            "the development flow (`lumidb migrate`)",
+            hint="on production, apply revisions with `lumidb migrate deploy`",
+        )
         recovered = _recover_emptied_history(conn, target, environment)
         _refuse_unadopted(conn, target)
         applied = _upgrade(conn, target)
@@ -628,7 +632,9 @@ def plan_down(
         current = _current_heads(conn)
         with connect(target, application_name="lumidb migrate down") as raw:
             record = guard.environment_record(raw, environment)
-    guard.refuse_on_production(record, "migrate down")
+    guard.refuse_on_production(
+        record, "migrate down", hint="on production, revert with a new revision instead"
+    )
     if not current:
         raise UsageError(f"{target.dbname} has no applied revisions to revert")
     if revision is None:

@@ -38,6 +38,7 @@ from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
 from lumidb.locks import describe_session
+from lumidb.retention import SafetyRetention
 from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ class RestoreOptions:
     environment: Environment = Environment.DEVELOPMENT
     lock_timeout: float = 30.0
     restore_lock_timeout: float = 10.0
+    safety_retention: SafetyRetention = field(default_factory=SafetyRetention)
 
 
 @dataclass(frozen=True)
@@ -425,6 +427,7 @@ def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetim
             kind="safety",
             pg_bin_dir=options.pg_bin_dir,
             environment=options.environment.value,
+            safety_retention=options.safety_retention,
         ),
         now=now,
     )

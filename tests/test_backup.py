@@ -293,7 +293,7 @@ def at(text: str) -> datetime:
 
 def kept_times(folder: Path, **options: int) -> set[str]:
     """The start times (UTC, as ``YYYY-MM-DDTHH:MM:SS.mmm``) that a dry-run prune keeps."""
-    plan = prune_backups(folder, dry_run=True, **options)
+    plan = prune_backups(folder, now=at("2027-06-01T00:00"), dry_run=True, **options)
     assert plan.deleted == []
     return {str(item.started_at).removesuffix("Z") for item in plan.keep}
 
@@ -424,6 +424,7 @@ def test_prune_keeps_the_newest_good_backup_and_groups_by_database(cli: Cli) -> 
         str(made[1]): "last",
         str(made[2]): "newest good",
         str(other_db): "last, daily",
+        str(safety): "last",  # safety backups follow their own rule
     }
     assert sorted(item["file"] for item in plan["delete"]) == sorted(str(p) for p in made[3:])
     human = cli("backups", "prune", "--keep-last", "2", "--keep-daily", "1", "--dry-run")
@@ -431,7 +432,7 @@ def test_prune_keeps_the_newest_good_backup_and_groups_by_database(cli: Cli) -> 
     run = cli("backups", "prune", "--keep-last", "2", "--keep-daily", "1")
     assert run.exit_code == 0 and "deleted" in run.stdout
     remaining = {str(e.path) for e in backup_store.list_backups(folder)}
-    assert remaining == set(kept) | {str(safety)}
+    assert remaining == set(kept)
     assert cli("backups", "prune", "--keep-last", "0").exit_code == 2
 
 
@@ -784,3 +785,54 @@ def test_backup_refuses_a_linked_lock_file(cli: Cli, db: DatabaseTarget, tmp_pat
     assert len(run.stderr.strip().splitlines()) == 1
     assert victim.read_text() == "precious contents\n"
     assert leftovers(folder) == []
+
+
+def test_safety_backups_keep_the_newest_five_and_a_week_never_more_than_twenty(
+    tmp_path: Path,
+) -> None:
+    from lumidb.retention import SafetyRetention
+
+    safety = tmp_path / "safety"
+    now = at("2026-11-27T12:00")
+    # 30 safety copies of lumiai, one every 8 hours (the last 7 days hold 21), 3 of another db
+    made = [fake_backup(safety, now - timedelta(hours=8 * i), kind="safety") for i in range(30)]
+    other = [
+        fake_backup(safety, now - timedelta(days=60 + i), kind="safety", database="other")
+        for i in range(3)
+    ]
+    plan = prune_backups(tmp_path, keep_last=1, now=now, dry_run=True)
+    kept = {item.file: item.reason for item in plan.keep}
+    assert {item.backup_kind for item in plan.keep} == {"safety"}
+    assert [str(p) for p in made[:20]] == [f for f in kept if f.startswith(str(safety / "lumiai"))]
+    assert kept[str(made[0])] == "last, newer than 7d"
+    assert kept[str(made[19])] == "newer than 7d"
+    assert all(kept[str(p)] == "last" for p in other)  # old, but the newest of their database
+    plan = prune_backups(
+        tmp_path,
+        keep_last=1,
+        safety_retention=SafetyRetention(keep_last=2, keep_days=1, max_count=20),
+        now=now,
+    )
+    left = {str(e.path) for e in backup_store.list_backups(tmp_path)}
+    assert left == {str(p) for p in made[:4]} | {str(p) for p in other[:2]}  # 1 day = 4 copies
+    assert sorted(plan.deleted) == sorted(str(p) for p in made[4:] + other[2:])
+
+
+def test_each_safety_backup_prunes_older_ones(db: DatabaseTarget, tmp_path: Path) -> None:
+    from lumidb.retention import SafetyRetention
+
+    folder = tmp_path / "backups"
+    now = at("2026-11-27T12:00")
+    old = [
+        fake_backup(
+            folder / "safety", now - timedelta(days=30 + i), kind="safety", database=db.dbname
+        )
+        for i in range(3)
+    ]
+    rule = SafetyRetention(keep_last=2, keep_days=7, max_count=20)
+    result = create_backup(
+        db, BackupOptions(backup_dir=folder, kind="safety", safety_retention=rule), now=now
+    )
+    assert sorted(result.pruned) == sorted(str(p) for p in old[1:])
+    left = [e.path for e in backup_store.list_backups(folder)]
+    assert left == [Path(result.path), old[0]]

@@ -91,6 +91,7 @@ def restore_latest(
         environment=settings.environment,
         lock_timeout=settings.lock_timeout,
         restore_lock_timeout=settings.restore_lock_timeout,
+        safety_retention=settings.safety_retention,
     )
     restore.check_backup_exists(options)  # before the local server is started for nothing
     target = rt.target()

@@ -492,3 +492,42 @@ def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
     output.out.print(f"{_ok(False)} {name}: {checksum[result.checksum_ok]}")
     for item in result.differences:
         output.out.print(f"    {escape(item)}")
+
+
+# --- seed, reset, setup ------------------------------------------------------------------
+if TYPE_CHECKING:
+    from lumidb import seed as _seed
+
+
+def _seed_lines(output: Output, result: _seed.SeedResult) -> None:
+    table = Table(title=f"seed of {escape(result.database)}", title_justify="left")
+    for column in ("table", "created", "already there", "refreshed"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name in ("users", "products"):
+        outcomes = [item.outcome for item in result.items if item.table == name]
+        table.add_row(
+            name,
+            str(outcomes.count("created")),
+            str(outcomes.count("already there")),
+            str(outcomes.count("refreshed")),
+        )
+    output.out.print(table)
+    _admin_lines(output, result)
+
+
+def _admin_lines(output: Output, result: _seed.SeedResult) -> None:
+    output.out.print(f"admin: {escape(result.admin_email)}")
+    if result.admin_password is not None:
+        # shown once, and on the terminal's stderr: never into a file stdout may go to
+        output.err.print(
+            f"  [bold]generated password[/] (shown only now): {escape(result.admin_password)}"
+        )
+    elif result.password_hint:
+        output.out.print(
+            f"  its password was generated and not shown; {escape(result.password_hint)}"
+        )
+
+
+@view("SeedResult")
+def _seed_view(output: Output, result: _seed.SeedResult) -> None:
+    _seed_lines(output, result)

@@ -48,6 +48,11 @@ class CopyHeader:
     table: str
     columns: tuple[str, ...]
 
+    @property
+    def qualified(self) -> str:
+        """``schema.table`` (names unquoted), how a restore reports its rows."""
+        return f"{self.schema}.{self.table}" if self.schema else self.table
+
 
 def unquote_ident(raw: bytes | str) -> str:
     """A quoted name without its quotes (doubled quotes undone); a bare one in lower case."""
@@ -297,8 +302,8 @@ class DumpFilter:
     """Filters a plain dump on its way to psql, chunk by chunk; raises ``RefusedBackup``.
 
     ``feed`` returns the bytes that may go to psql; a refusal is raised before any
-    byte of the offending statement is returned. ``rows`` counts COPY rows per bare
-    table name; ``notes`` says what was skipped and why; ``complete`` is true once
+    byte of the offending statement is returned. ``rows`` counts COPY rows per
+    ``schema.table``; ``notes`` says what was skipped and why; ``complete`` is true once
     pg_dump's closing line went by; ``at_rest`` is false when the stream ended inside
     a statement, a quote, a comment or COPY data.
     """
@@ -317,6 +322,7 @@ class DumpFilter:
         self.complete = False
         self.dropped: list[str] = []
         self.notes: list[str] = []
+        self.truncated = False
         self._buf = b""
         self._line = 1  # line number of _buf[0]
         self._stmt: _Statement | None = None
@@ -334,7 +340,12 @@ class DumpFilter:
 
     @property
     def at_rest(self) -> bool:
-        return self._stmt is None and self._copy is None and not self._line_comment
+        return (
+            self._stmt is None
+            and self._copy is None
+            and not self._line_comment
+            and not self.truncated
+        )
 
     def feed(self, chunk: bytes) -> bytes:
         self._buf = self._buf + chunk if self._buf else chunk
@@ -432,7 +443,7 @@ class DumpFilter:
         if self._copy_skip:
             return
         assert self._copy is not None
-        table = self._copy.table
+        table = self._copy.qualified
         self.rows[table] = self.rows.get(table, 0) + data.count(b"\n")
         out.append(data)
 
@@ -450,6 +461,9 @@ class DumpFilter:
             return pos  # wait for the first line (or enough of it)
         end = n if newline < 0 else newline
         head = buf[pos : min(end, pos + HEAD_CAP)]
+        if final and newline < 0 and not head.startswith(b"--"):
+            self.truncated = True  # an unfinished last line: nothing of it goes to psql
+            return n
         line = self._line_at(buf, pos)
         if head.startswith(b"--"):
             if head.rstrip() == DUMP_COMPLETE:
@@ -475,7 +489,7 @@ class DumpFilter:
             self._copy_mid_line = False
             self._copy_skip = statement.copy.schema == RECORD_SCHEMA
             if not self._copy_skip:
-                self.rows.setdefault(statement.copy.table, 0)
+                self.rows.setdefault(statement.copy.qualified, 0)
                 out.append(buf[pos : end + 1])
             return end + 1 if newline >= 0 else n
         return self._lex(buf, pos, n, final, out)

@@ -388,6 +388,8 @@ def _restore_result_view(output: Output, result: _restore.RestoreResult) -> None
     if result.safety_backup:
         output.out.print(f"  safety backup: {escape(result.safety_backup)}")
         output.out.print(f"  undo with:     {escape(result.undo_command or '')}")
+    for note in result.notes:
+        output.err.print(f"note: {escape(note)}")
 
 
 @view("VerifyResult")

@@ -233,7 +233,12 @@ def test_bad_statement_leaves_database_unchanged(
     assert "bogus_type" in run.stderr and "nothing changed" in run.stderr
     assert snapshot(db) == before
     # psql stops at the error long before the end of a big file: no hang, same answer.
-    legacy.write_bytes(data[:at] + b"CREATE TABLE public.bogus (a bogus_type);\n" + b"-- pad\n" * 400_000 + data[at:])
+    legacy.write_bytes(
+        data[:at]
+        + b"CREATE TABLE public.bogus (a bogus_type);\n"
+        + b"-- pad\n" * 400_000
+        + data[at:]
+    )
     run = cli("restore-latest", "--yes", "--no-safety-backup", "--file", str(legacy))
     assert run.exit_code == 1
     assert "bogus_type" in run.stderr and "nothing changed" in run.stderr

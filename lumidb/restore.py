@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 RECORD_SCHEMA = "lumidb"
 CHUNK = 1 << 20
 APPLICATION_NAME = "lumidb restore-latest"
+LATE_INTERRUPT = (
+    "interrupted after COMMIT was sent: lumidb waited for psql, and the restore was committed"
+)
 
 Notify = Callable[[str], None]
 
@@ -541,7 +544,7 @@ def _load(
         return _Loaded(rows={}, notes=notes)
     dump_filter = _filter_for(facts, target.schema)
     with _sql_source(entry, pg_bin_dir) as (source, source_failure):
-        _stream_into_psql(
+        late = _stream_into_psql(
             source,
             source_failure,
             target,
@@ -551,7 +554,8 @@ def _load(
             dump_filter=dump_filter,
             lock_timeout=lock_timeout,
         )
-    return _Loaded(rows=dict(dump_filter.rows), notes=list(dump_filter.notes))
+    notes = list(dump_filter.notes) + ([late] if late else [])
+    return _Loaded(rows=dict(dump_filter.rows), notes=notes)
 
 
 def _filter_for(facts: _TargetFacts, schema: str) -> DumpFilter:
@@ -650,14 +654,15 @@ def _stream_into_psql(
     postamble: bytes,
     dump_filter: DumpFilter,
     lock_timeout: float,
-) -> None:
+) -> str | None:
     """Feed ``BEGIN``, the clearing statements, the filtered dump and the checks to ``psql``.
 
     ``COMMIT`` is sent only after the whole dump went through the filter, ending in
     pg_dump's closing line; anything else ends ``psql`` inside the open transaction,
     which the server rolls back. The filter judges each statement before any byte of
     it is written, so a refused file has sent psql nothing that acts. Once ``COMMIT``
-    is sent, an interrupt no longer stops psql: lumidb waits and says what happened.
+    is sent, an interrupt no longer stops psql: lumidb waits and says what happened
+    (``LATE_INTERRUPT`` is returned when the restore was committed all the same).
     """
     command = [
         str(suite.program("psql")),
@@ -693,11 +698,11 @@ def _stream_into_psql(
                 if problem is None and not dump_filter.at_rest:
                     problem = "the backup ends inside a statement (a truncated file?)"
                 if problem is None:
+                    committed = True  # from here on psql may commit: never claim otherwise
                     proc.stdin.write(postamble + b"COMMIT;\n")
-                    committed = True
                 proc.stdin.close()
             except BrokenPipeError:
-                committed = False  # psql stopped at an error: its stderr says which
+                pass  # psql stopped at an error: its stderr says which
             except (OSError, EOFError) as exc:
                 problem = f"cannot read the backup: {exc}"
             except RefusedBackup:
@@ -712,16 +717,16 @@ def _stream_into_psql(
                 _end(proc)
                 raise
             # COMMIT is on its way: psql decides now, so wait for it and tell the truth.
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
             returncode = _wait_uninterrupted(proc)
+            if returncode == 0:
+                return LATE_INTERRUPT
             errors.seek(0)
-            outcome = (
-                "the restore was committed"
-                if returncode == 0
-                else "psql failed after COMMIT was sent, so the restore was rolled back: "
-                + _first_error(errors.read(), target=target)
-            )
             raise OperationError(
-                f"interrupted after COMMIT was sent; lumidb waited for psql: {outcome}"
+                "interrupted after COMMIT was sent; lumidb waited for psql, which failed, so "
+                "the restore was rolled back and nothing changed: "
+                + _first_error(errors.read(), target=target)
             ) from None
         finally:
             with contextlib.suppress(OSError):
@@ -732,7 +737,7 @@ def _stream_into_psql(
         errors.seek(0)
         stderr = errors.read()
     if problem is None and committed and returncode == 0:
-        return
+        return None
     if problem is None:
         problem = _first_error(stderr, target=target) or (f"psql exited with status {returncode}")
     if "lock timeout" in problem:

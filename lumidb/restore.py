@@ -733,11 +733,14 @@ def _stream_into_psql(
                 proc.stdin.close()
         if problem is not None:
             _end(proc)
-        returncode = _wait_uninterrupted(proc) if committed else proc.wait()
+        if committed:
+            returncode, late = _wait_noting_interrupts(proc)
+        else:
+            returncode, late = proc.wait(), False
         errors.seek(0)
         stderr = errors.read()
     if problem is None and committed and returncode == 0:
-        return None
+        return LATE_INTERRUPT if late else None
     if problem is None:
         problem = _first_error(stderr, target=target) or (f"psql exited with status {returncode}")
     if "lock timeout" in problem:
@@ -762,11 +765,17 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
 
 def _wait_uninterrupted(proc: subprocess.Popen[bytes]) -> int:
     """Wait for a child to exit; Ctrl-C or SIGTERM meanwhile do not stop the waiting."""
+    return _wait_noting_interrupts(proc)[0]
+
+
+def _wait_noting_interrupts(proc: subprocess.Popen[bytes]) -> tuple[int, bool]:
+    """The child's exit status, and whether an interrupt came while waiting for it."""
+    interrupted = False
     while True:
         try:
-            return proc.wait()
+            return proc.wait(), interrupted
         except (KeyboardInterrupt, _Terminated):
-            continue
+            interrupted = True
 
 
 class _Terminated(BaseException):

@@ -96,7 +96,7 @@ def test_hostile_line_is_refused_before_anything_runs(
         assert "nothing changed" in run.stderr
         assert not marker.exists()
         assert snapshot(db) == before
-    verify = cli("backups", "verify", "--file", str(path))
+    verify = cli("backups", "verify", str(path))
     assert verify.exit_code == 2 and f"line {line_number}" in verify.stderr, verify.stderr
     assert not marker.exists()
     assert sql(db, "SELECT 1 FROM pg_database WHERE datname = 'lumidb_template'")

@@ -586,7 +586,7 @@ class DumpFilter:
         start = pos
         pos, ended = self._lex_until(buf, pos, n, final)
         if pos > start and self._stmt.action == "keep":
-            found = _SERVER_FILE_RE.search(buf, start)
+            found = _SERVER_FILE_RE.search(buf, start, min(n, pos + _HOLD))
             if found and found.start() < pos:
                 self._refuse(
                     self._line_at(buf, found.start()),

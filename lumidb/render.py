@@ -286,6 +286,8 @@ def _rows_text(row_counts: dict[str, int]) -> str:
 
 
 def _age_text(seconds: float) -> str:
+    if seconds < 0:
+        return "in the future"
     if seconds < 120:
         return f"{seconds:.0f}s"
     if seconds < 7200:
@@ -353,7 +355,12 @@ def _restore_plan_view(output: Output, plan: _restore.RestorePlan) -> None:
     if plan.production:
         output.out.print("[bold red]PRODUCTION[/] database: this replaces production data")
     kind = "" if plan.backup_kind == "backup" else f" [yellow]({plan.backup_kind})[/]"
-    age = _age_text(plan.age_seconds) + " old" if plan.age_seconds is not None else "age unknown"
+    if plan.age_seconds is None:
+        age = "age unknown"
+    elif plan.age_seconds < 0:
+        age = "[yellow]dated in the future[/] (check the clocks)"
+    else:
+        age = _age_text(plan.age_seconds) + " old"
     output.out.print(f"restore  {escape(plan.file)}{kind}")
     output.out.print(
         f"  backup: {age}, {_size_text(plan.size)}, {_format_text(plan.format, plan.compression)}"
@@ -369,6 +376,11 @@ def _restore_plan_view(output: Output, plan: _restore.RestorePlan) -> None:
         f"environment {escape(plan.source_environment or 'unknown')}"
     )
     output.out.print(f"  into:   {escape(plan.target)}")
+    if plan.another_database:
+        output.out.print(
+            f"  [bold yellow]another database[/]: a backup of {escape(plan.source_database or '')}"
+            f" goes into {escape(plan.target_database)} (chosen with {plan.chosen_by})"
+        )
     output.out.print(f"  [bold]replaces[/]: {escape(plan.replaces)}")
     if plan.jobs is not None:
         output.out.print(f"  parallel: {plan.jobs} jobs (not one transaction)")

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from lumidb.dump_stream import DUMP_COMPLETE as DUMP_COMPLETE
 from lumidb.dump_stream import DumpFilter, RefusedBackup
 from lumidb.errors import OperationError, UsageError
 from lumidb.locks import describe_session
+from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
     from lumidb.backup_store import BackupEntry
@@ -68,6 +69,7 @@ class RestoreOptions:
 
     backup_dir: Path
     file: Path | None = None
+    from_database: str | None = None  # take another database's backups (None: the target's)
     safety_backup: bool = True
     jobs: int | None = None
     terminate_connections: bool = False
@@ -89,6 +91,8 @@ class RestorePlan:
     started_at: str | None
     age_seconds: float | None
     source_database: str | None
+    another_database: bool  # the backup is of another database than the target
+    chosen_by: str  # "newest" (the target's own), "--from-database" or "--file"
     source_host: str | None
     source_revision: str | None
     revision_known: bool | None
@@ -138,11 +142,14 @@ class VerifyResult:
 # --- choosing the backup ------------------------------------------------------------
 
 
-def latest_good_backup(backup_dir: Path) -> tuple[BackupEntry, list[str]]:
-    """The newest backup (kind ``backup``, with a manifest) whose checksum matches.
+def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, list[str]]:
+    """The newest backup of ``database`` (kind ``backup``, by its manifest) whose checksum
+    matches.
 
-    Safety backups, legacy files and temporary files are never candidates. Returns the
-    entry and a warning for each newer one skipped.
+    Only backups whose manifest names ``database`` are candidates: two databases sharing
+    a folder never restore each other's backups. Safety backups, legacy files and
+    temporary files are never candidates. Returns the entry and a warning for each newer
+    one skipped.
     """
     from lumidb import backup_store
 
@@ -152,26 +159,43 @@ def latest_good_backup(backup_dir: Path) -> tuple[BackupEntry, list[str]]:
             hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
         )
     warnings: list[str] = []
+    others: set[str] = set()
     for entry in backup_store.list_backups(backup_dir, kinds={backup_store.KIND_BACKUP}):
         if entry.manifest is None:
+            continue
+        source = entry.manifest.get("database")
+        if source != database:
+            if isinstance(source, str) and source:
+                others.add(source)
             continue
         if backup_store.checksum_matches(entry):
             return entry, warnings
         warnings.append(
             f"skipped {entry.path.name}: its checksum does not match its manifest (damaged?)"
         )
+    hint = "run `lumidb backup` first, or give a backup with --file"
+    if others:
+        hint = (
+            "backups of other databases are there ("
+            + ", ".join(sorted(others))
+            + "): to restore one of them, say so with "
+            + " or ".join(f"--from-database {name}" for name in sorted(others)[:3])
+            + ", or give a backup with --file"
+        )
     raise OperationError(
-        f"no complete backup with a matching checksum in {backup_dir.resolve()}"
-        + (f" ({len(warnings)} damaged)" if warnings else ""),
-        hint="run `lumidb backup` first, or give a backup with --file",
+        f"no complete backup of {database} in {backup_dir.resolve()}"
+        + (f" with a matching checksum ({len(warnings)} damaged)" if warnings else ""),
+        hint=hint,
     )
 
 
-def _chosen_entry(options: RestoreOptions) -> tuple[BackupEntry, list[str]]:
+def _chosen_entry(options: RestoreOptions, target_database: str) -> tuple[BackupEntry, list[str]]:
     from lumidb import backup_store
 
+    if options.file is not None and options.from_database is not None:
+        raise UsageError("--file names the backup itself: give --file or --from-database, not both")
     if options.file is None:
-        return latest_good_backup(options.backup_dir)
+        return latest_good_backup(options.backup_dir, options.from_database or target_database)
     entry = backup_store.load_entry(options.file)
     warnings: list[str] = []
     if entry.manifest is None:
@@ -190,8 +214,8 @@ def _chosen_entry(options: RestoreOptions) -> tuple[BackupEntry, list[str]]:
 # --- the plan -----------------------------------------------------------------------
 
 
-def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan:
-    """Choose the backup, look at the target, and say what the restore will do."""
+def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: datetime) -> RestorePlan:
+    """Choose the backup, look at the target, and say what the restore will do (ages at ``now``)."""
     from lumidb import guard
 
     if target.schema == RECORD_SCHEMA:
@@ -205,8 +229,9 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan
                 "its safety backup cannot be skipped",
                 hint="drop --no-safety-backup, or --jobs for a restore in one transaction",
             )
-    entry, warnings = _chosen_entry(options)
+    entry, warnings = _chosen_entry(options, target.dbname)
     manifest = entry.manifest or {}
+    source_database = manifest.get("database")
     if options.jobs is not None and entry.format != "custom":
         raise UsageError(
             f"--jobs needs a custom-format backup (.dump); {entry.path.name} is plain SQL"
@@ -226,10 +251,7 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan
         )
     with connect(target, application_name=APPLICATION_NAME) as conn:
         record = guard.environment_record(conn, options.environment)
-    started = entry.started_at
-    age = (datetime.now(UTC) - started).total_seconds() if started else None
-    if started is None:
-        age = time.time() - entry.path.stat().st_mtime
+    age = age_seconds(entry.when, now)
     return RestorePlan(
         file=str(entry.path),
         backup_kind=entry.kind,
@@ -238,7 +260,11 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan
         size=entry.size,
         started_at=manifest.get("started_at"),
         age_seconds=age,
-        source_database=manifest.get("database"),
+        source_database=source_database,
+        another_database=source_database is not None and source_database != target.dbname,
+        chosen_by="--file"
+        if options.file is not None
+        else ("--from-database" if options.from_database is not None else "newest"),
         source_host=manifest.get("host"),
         source_revision=revision,
         revision_known=known,
@@ -269,9 +295,10 @@ def restore(
     plan: RestorePlan,
     options: RestoreOptions,
     *,
+    now: datetime,
     notify: Notify | None = None,
 ) -> RestoreResult:
-    """Carry out ``plan`` under lumidb's database lock: safety backup, then the load."""
+    """Carry out ``plan`` under lumidb's database lock: safety backup (taken at ``now``), then the load."""
     from lumidb import backup_store
     from lumidb.locks import database_lock
 
@@ -289,7 +316,7 @@ def restore(
         safety: str | None = None
         undo: str | None = None
         if plan.safety_backup:
-            safety = _safety_backup(target, options)
+            safety = _safety_backup(target, options, now)
             undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
             say(f"safety backup: {safety} (undo with: {undo})")
         try:
@@ -332,7 +359,7 @@ def restore(
     )
 
 
-def _safety_backup(target: DatabaseTarget, options: RestoreOptions) -> str:
+def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetime) -> str:
     from lumidb.backup import BackupOptions, create_backup
 
     result = create_backup(
@@ -343,6 +370,7 @@ def _safety_backup(target: DatabaseTarget, options: RestoreOptions) -> str:
             pg_bin_dir=options.pg_bin_dir,
             environment=options.environment.value,
         ),
+        now=now,
     )
     return str(result.path)
 
@@ -943,7 +971,7 @@ def verify_backup(
         from lumidb.pgtools import client_for
 
         suite = client_for(conn, target, pg_bin_dir)
-        conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+        _create_scratch_database(conn, target, name)
     try:
         try:
             _load(
@@ -962,6 +990,21 @@ def verify_backup(
     expected = manifest.get("row_counts")
     differences = _compare_counts(expected, counts, schema) if isinstance(expected, dict) else []
     return result(restored=True, scratch_database=name, row_counts=counts, differences=differences)
+
+
+def _create_scratch_database(conn: Any, target: DatabaseTarget, name: str) -> None:
+    """Create the scratch database of a verification; a role that may not is a UsageError."""
+    import psycopg
+
+    try:
+        conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+    except psycopg.errors.InsufficientPrivilege:
+        raise UsageError(
+            f"verifying a backup needs a role that may create databases (CREATEDB), or a "
+            f"superuser: {target.user} may not create the scratch database it restores into",
+            hint=f"ALTER ROLE {quote_ident(target.user)} CREATEDB, or verify with the URL "
+            "of a role that may",
+        ) from None
 
 
 def _row_counts(target: DatabaseTarget, schema: str) -> dict[str, int]:

@@ -26,8 +26,9 @@ def list_(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.backup import list_backup_summaries
+    from lumidb.timespec import utc_now
 
-    render.show(rt.output, list_backup_summaries(rt.settings.backup_dir))
+    render.show(rt.output, list_backup_summaries(rt.settings.backup_dir, now=utc_now()))
 
 
 @app.command()

@@ -22,6 +22,15 @@ def restore_latest(
             help="Restore this backup (also a safety backup, or an old script's .sql).",
         ),
     ] = None,
+    from_database: Annotated[
+        str | None,
+        typer.Option(
+            "--from-database",
+            metavar="NAME",
+            help="Take the newest backup of database NAME instead of the target's own "
+            "(the plan says so).",
+        ),
+    ] = None,
     yes: YesOption = False,
     no_safety_backup: Annotated[
         bool,
@@ -49,7 +58,10 @@ def restore_latest(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Replace the database's data with the newest complete backup, in one transaction.
+    """Replace the database's data with its newest complete backup, in one transaction.
+
+    Only backups of the target database (by their manifest) are candidates;
+    --from-database NAME takes another database's, --file a given file.
 
     Shows the plan and asks first (--yes skips; without a terminal it refuses). A
     safety backup of the current state is taken first, and the command to undo is shown.
@@ -58,11 +70,13 @@ def restore_latest(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import restore
+    from lumidb.timespec import utc_now
 
     settings = rt.settings
     options = restore.RestoreOptions(
         backup_dir=settings.backup_dir,
         file=file,
+        from_database=from_database,
         safety_backup=not no_safety_backup,
         jobs=jobs,
         terminate_connections=terminate_connections,
@@ -72,7 +86,7 @@ def restore_latest(
         restore_lock_timeout=settings.restore_lock_timeout,
     )
     target = rt.target()
-    plan = restore.plan_restore(target, options)
+    plan = restore.plan_restore(target, options, now=utc_now())
     for warning in plan.warnings:
         rt.output.warn(warning)
     render.show(rt.output, plan, to_stderr=rt.output.json)
@@ -83,4 +97,6 @@ def restore_latest(
         production=plan.production,
         dbname=target.dbname,
     )
-    render.show(rt.output, restore.restore(target, plan, options, notify=rt.output.info))
+    render.show(
+        rt.output, restore.restore(target, plan, options, now=utc_now(), notify=rt.output.info)
+    )

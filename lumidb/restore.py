@@ -42,6 +42,7 @@ from lumidb.dump_stream import DUMP_COMPLETE as DUMP_COMPLETE
 from lumidb.dump_stream import DumpFilter, RefusedBackup
 from lumidb.errors import OperationError, UsageError
 from lumidb.locks import describe_session
+from lumidb.pgtools import dies_with_lumidb
 from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
@@ -638,6 +639,7 @@ def _sql_source(
             stdout=subprocess.PIPE,
             stderr=errors,
             start_new_session=True,
+            preexec_fn=dies_with_lumidb(),
         )
         assert proc.stdout is not None
 
@@ -710,6 +712,7 @@ def _stream_into_psql(
             stderr=errors,
             env=_child_env(target, lock_timeout),
             start_new_session=True,
+            preexec_fn=dies_with_lumidb(),
         )
         assert proc.stdin is not None
         problem: str | None = None
@@ -890,6 +893,7 @@ def _parallel_restore(
             stderr=subprocess.PIPE,
             env=env,
             start_new_session=True,
+            preexec_fn=dies_with_lumidb(),
         )
         try:
             _, stderr = proc.communicate()

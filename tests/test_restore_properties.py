@@ -13,12 +13,30 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_restore import snapshot, sql
+from test_restore import sql
 
 from lumidb.backup import BackupOptions, create_backup
 from lumidb.connection import DatabaseTarget, quote_ident
 from lumidb.dump_stream import RefusedBackup
 from lumidb.restore import RestoreOptions, plan_restore, restore
+from lumidb.timespec import utc_now
+
+
+def snapshot(target: DatabaseTarget) -> dict[str, tuple[int, str]]:
+    """Every table of public: row count and a digest of all its rows (any table name)."""
+    tables = [
+        r[0] for r in sql(target, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    ]
+    result = {}
+    for table in tables:
+        row = sql(
+            target,
+            "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), ''))"
+            f" FROM public.{quote_ident(table)} t",
+        )[0]
+        result[table] = (int(row[0]), str(row[1]))
+    return result
+
 
 SETTINGS = settings(
     max_examples=12,
@@ -70,16 +88,17 @@ def test_generated_tables_round_trip(
         for row in rows:
             sql(
                 db,
-                f"INSERT INTO {qualified} VALUES ({', '.join(['%s'] * len(columns))})",
+                f"INSERT INTO {qualified.replace('%', '%%')} "
+                f"VALUES ({', '.join(['%s'] * len(columns))})",
                 row[: len(columns)],
             )
         expected = snapshot(db)
         folder = tmp_path / uuid.uuid4().hex
-        result = create_backup(db, BackupOptions(backup_dir=folder))
+        result = create_backup(db, BackupOptions(backup_dir=folder), now=utc_now())
         assert result.manifest["row_counts"][table] == len(rows)
         sql(db, f"DELETE FROM {qualified}")
         options = RestoreOptions(backup_dir=folder, file=Path(result.path), safety_backup=False)
-        restored = restore(db, plan_restore(db, options), options)
+        restored = restore(db, plan_restore(db, options, now=utc_now()), options, now=utc_now())
         assert restored.rows[f"public.{table}"] == len(rows)
         assert snapshot(db) == expected
     finally:
@@ -137,7 +156,9 @@ def real_dump(db: DatabaseTarget, tmp_path: Path) -> bytes:
     from test_restore import seed
 
     seed(db)
-    result = create_backup(db, BackupOptions(backup_dir=tmp_path / "dump", compression="none"))
+    result = create_backup(
+        db, BackupOptions(backup_dir=tmp_path / "dump", compression="none"), now=utc_now()
+    )
     return Path(result.path).read_bytes()
 
 
@@ -156,7 +177,7 @@ def test_generated_hostile_lines_are_refused(
     options = RestoreOptions(backup_dir=tmp_path, file=planted, safety_backup=False)
     line_number = data[:at].count(b"\n") + 1
     with pytest.raises(RefusedBackup, match=f"line {line_number} "):
-        restore(db, plan_restore(db, options), options)
+        restore(db, plan_restore(db, options, now=utc_now()), options, now=utc_now())
     assert not marker.exists()
     assert snapshot(db) == before
     assert sql(db, "SELECT 1 FROM pg_database WHERE datname = 'lumidb_template'")

@@ -273,6 +273,16 @@ _RECORD_OBJECT_RE = re.compile(
     )""",
     re.VERBOSE,
 )
+# The schema of the object a CREATE or ALTER is about (an index or trigger: of its table).
+_OBJECT_SCHEMA_RE = re.compile(
+    rb"(?:CREATE (?:UNIQUE )?INDEX (?:IF NOT EXISTS )?"
+    + _IDENT
+    + rb" ON (?:ONLY )?("
+    + _IDENT
+    + rb")\.|(?:CREATE|ALTER)(?: [A-Z]+)+? (?:ONLY |IF NOT EXISTS |IF EXISTS )?("
+    + _IDENT
+    + rb")\.)"
+)
 # Server-side file and program access, anywhere outside COPY data (also inside quotes).
 _SERVER_FILE_RE = re.compile(
     rb"(?i)\b(?:pg_read_file|pg_read_binary_file|pg_ls_dir|pg_stat_file|lo_import|lo_export"
@@ -523,6 +533,15 @@ class DumpFilter:
             return _Statement("drop")
         if _KEPT_RE.match(first_line):
             self._check_server_files(first_line, line)
+            owner = _OBJECT_SCHEMA_RE.match(first_line)
+            if owner is not None:
+                where = unquote_ident(owner.group(1) or owner.group(2))
+                if where != self.target_schema:
+                    self._refuse(
+                        line,
+                        f"{_what(head)!r} on an object in schema {where!r}, "
+                        f"not the target's {self.target_schema!r}",
+                    )
             return _Statement("keep", routine=bool(_ROUTINE_RE.match(first_line)))
         if first_line.startswith(b"SET "):
             return self._setting(first_line, line)

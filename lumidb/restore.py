@@ -539,11 +539,13 @@ def _preamble(facts: _TargetFacts, schema: str, suite: ClientSuite) -> bytes:
 
 def _postamble(facts: _TargetFacts, schema: str, expected_rows: dict[str, int] | None) -> bytes:
     """After the dump, before COMMIT: the grants back, then the checks (they raise on a change)."""
+    import secrets
+
     from lumidb.grants import reapply_sql
     from lumidb.restore_checks import check_sql
 
     text = "\nSET LOCAL search_path = pg_catalog, pg_temp;\n"
-    text += reapply_sql(facts.grants)
+    text += reapply_sql(facts.grants, tag=f"lumidb_grants_{secrets.token_hex(8)}")
     text += check_sql(facts.untouchable, schema, expected_rows)
     return text.encode()
 

@@ -59,6 +59,17 @@ SELECT s, pg_catalog.md5(pg_catalog.string_agg(d, '|' ORDER BY d)) FROM (
   FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   UNION ALL
+  SELECT n.nspname, 'default:' || c.relname || ':' || ad.adnum::text || ':'
+         || pg_catalog.md5(pg_catalog.pg_get_expr(ad.adbin, ad.adrelid))
+  FROM pg_catalog.pg_attrdef ad JOIN pg_catalog.pg_class c ON c.oid = ad.adrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  UNION ALL
+  SELECT n.nspname, 'policy:' || c.relname || ':' || po.polname || ':'
+         || pg_catalog.md5(coalesce(pg_catalog.pg_get_expr(po.polqual, po.polrelid), '')
+                           || coalesce(pg_catalog.pg_get_expr(po.polwithcheck, po.polrelid), ''))
+  FROM pg_catalog.pg_policy po JOIN pg_catalog.pg_class c ON c.oid = po.polrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  UNION ALL
   SELECT n.nspname, 'ext:' || e.extname || ':' || e.extversion
   FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
   UNION ALL

@@ -69,6 +69,7 @@ HOSTILE_LINES = [
     (b"COPY public.users TO PROGRAM 'touch {marker}';\n", "COPY"),
     (b"SELECT pg_catalog.pg_read_file('/etc/passwd');\n", "SELECT"),
     (b"DELETE FROM lumidb.environment;\n", "DELETE"),
+    (b"ALTER SEQUENCE other.s RESTART;\n", "schema 'other'"),
 ]
 
 

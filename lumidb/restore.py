@@ -10,11 +10,14 @@ server rolls everything back. A custom-format dump goes through the same pipe
 cleared in the same transaction too. Only ``--jobs`` (parallel ``pg_restore``) is not
 one transaction; there the safety backup is mandatory.
 
-The stream is filtered on its way: ownership and privilege statements go (a backup of
-another role restores into a database owned by the application's role), ``SET`` of a
-setting the target server does not know goes (pg_dump 17+ writes
-``transaction_timeout``, which PostgreSQL 16 and older refuse), and ``CREATE SCHEMA``
-of a schema that exists goes. Only lines outside ``COPY`` data are looked at.
+A backup is data, never code. The stream goes through ``dump_stream.DumpFilter`` on
+its way: only the statement forms pg_dump writes pass, anything else refuses the file
+before it reaches psql (exit 2); ownership and privilege statements, settings the
+target server does not know and ``CREATE SCHEMA`` of existing schemas are dropped; the
+``lumidb`` schema's objects are skipped. lumidb starts the stream with its own
+``\\restrict`` where psql knows it, and before ``COMMIT`` it gives other roles' grants
+back and checks, in the same transaction, that the environment record and every other
+schema are unchanged and the row counts match the manifest (``restore_checks``).
 
 The ``lumidb`` schema (the environment record) is never touched.
 """

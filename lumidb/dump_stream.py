@@ -695,8 +695,9 @@ class DumpFilter:
             else:  # "$": a dollar quote, a positional parameter, or part of a name
                 before = self._context(buf, at)
                 if before and _is_ident_byte(before[-1]):
-                    pos = at + 1
-                    continue
+                    # Part of a name or a number for psql, depending on how the run
+                    # started; pg_dump quotes every name holding "$": refused.
+                    self._refuse(self._line_at(buf, at), "a '$' right after a name or number")
                 tag = _DOLLAR_RE.match(buf, at)
                 if tag is None:
                     run = _TAG_RUN_RE.match(buf, at + 1)
@@ -729,9 +730,19 @@ class DumpFilter:
                 if buf[at] == 0x5C:  # in an escape string a backslash escapes the next byte
                     pos = at + 2
                     continue
-                if buf[at + 1] == buf[at]:
+                if at + 1 < n and buf[at + 1] == buf[at]:
                     pos = at + 2
                     continue
+                if quote == b"E":
+                    # psql goes on with an escape string across a newline and another
+                    # quote ('...'<newline>'...'); pg_dump never writes that: refused.
+                    run = _SPACE_RUN_RE.match(buf, at + 1)
+                    if run is not None and run.end() >= n and not final:
+                        return at if at > pos else None
+                    if _E_CONTINUED_RE.match(buf, at + 1):
+                        self._refuse(
+                            self._line_at(buf, at), "an escape string continued on another line"
+                        )
                 self._quote = None
                 return at + 1
         at = buf.find(quote, pos)
@@ -754,6 +765,8 @@ class DumpFilter:
 _HOLD = 32
 _TOKEN_RE = re.compile(rb"""[;()'"$\\]|--|/\*|-\Z|/\Z""")
 _SQ_RE = re.compile(rb"'")
+_SPACE_RUN_RE = re.compile(rb"(?:[ \t\r\f\n]+|--[^\n]*)*")
+_E_CONTINUED_RE = re.compile(rb"[ \t\r\f]*(?:--[^\n]*)?\n(?:[ \t\r\f\n]+|--[^\n]*)*'")
 _DQ_RE = re.compile(rb'"')
 _DOLLAR_RE = re.compile(rb"\$(?:[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)?\$")
 _TAG_RUN_RE = re.compile(rb"[A-Za-z0-9_\x80-\xff]*")

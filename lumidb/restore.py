@@ -533,7 +533,12 @@ def _preamble(facts: _TargetFacts, schema: str, suite: ClientSuite) -> bytes:
     from lumidb.restore_checks import restrict_line, restrict_supported
 
     lines = [restrict_line().rstrip("\n")] if restrict_supported(suite.version) else []
-    lines += ["BEGIN;", "SET client_min_messages = warning;"]
+    # psql lexes strings by the server's standard_conforming_strings: on, as the filter does.
+    lines += [
+        "BEGIN;",
+        "SET client_min_messages = warning;",
+        "SET standard_conforming_strings = on;",
+    ]
     if not facts.schema_exists:
         lines.append(f"CREATE SCHEMA {quote_ident(schema)};")
     lines += facts.clear_sql

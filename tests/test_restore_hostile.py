@@ -411,3 +411,21 @@ def test_filter_refuses_a_split_meta_command_at_any_chunk_size() -> None:
             for i in range(0, len(dump), size):
                 out += f.feed(dump[i : i + size])
         assert b"touch" not in out
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        b"CREATE TABLE public.t (a text DEFAULT E'x'\n'\\'' \\! id');\n",
+        b"CREATE TABLE public.t (a text DEFAULT 1$a$ ' $a$); \\! id\n",
+        b"CREATE FUNCTION public.f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n SELECT 1;\nEND;\n",
+        b"SET standard_conforming_strings = off;\n",
+        b"SET client_encoding = 'SJIS';\n",
+    ],
+)
+def test_filter_refuses_where_psql_would_lex_differently(statement: bytes) -> None:
+    """Where psql's lexer and a simple one could disagree, the file is refused."""
+    with pytest.raises(RefusedBackup, match="line 1 "):
+        f = _filter()
+        f.feed(statement)
+        f.finish()

@@ -421,6 +421,7 @@ def test_filter_refuses_a_split_meta_command_at_any_chunk_size() -> None:
         b"CREATE FUNCTION public.f() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n SELECT 1;\nEND;\n",
         b"SET standard_conforming_strings = off;\n",
         b"SET client_encoding = 'SJIS';\n",
+        b"SELECT pg_catalog.lo_create('16386');\n",
     ],
 )
 def test_filter_refuses_where_psql_would_lex_differently(statement: bytes) -> None:
@@ -429,3 +430,13 @@ def test_filter_refuses_where_psql_would_lex_differently(statement: bytes) -> No
         f = _filter()
         f.feed(statement)
         f.finish()
+
+
+def test_restrict_where_psql_knows_it() -> None:
+    from lumidb.restore_checks import restrict_line, restrict_supported
+
+    assert restrict_supported("18.0") and restrict_supported("17.6") and restrict_supported("15.14")
+    assert not restrict_supported("17.5") and not restrict_supported("15.13")
+    assert not restrict_supported("12.22") and not restrict_supported("devel")
+    line = restrict_line()
+    assert line.startswith("\\restrict ") and line != restrict_line()

@@ -247,6 +247,18 @@ def ensure_backup_dir(folder: Path) -> list[str]:
         return []
     if problem.fatal:
         raise UsageError(problem.message, hint=problem.fix)
+    mode = folder.stat().st_mode & 0o777
+    if folder.stat().st_uid == os.geteuid() and not list_backups(folder):
+        # ours and no backup in it yet (git checks `backups/` out 0755): tighten it
+        try:
+            folder.chmod(DIR_MODE)
+        except OSError:
+            pass
+        else:
+            return [
+                f"tightened backup directory {folder} from mode {mode:04o} to 0700 "
+                "(it holds no backups yet; backups hold all the data)"
+            ]
     return [f"{problem.message}: {problem.fix}"]
 
 

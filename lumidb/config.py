@@ -1,8 +1,14 @@
-"""Settings: read once from the environment, then from ``.env`` in the current directory.
+"""Settings: read once from the environment, then from ``.env`` in the project root.
 
 The LumiAI application's own ``.env`` works as it is: ``DATABASE_URL`` (Prisma's form
 included), ``DIRECT_URL`` and ``NODE_ENV`` are read under their usual names; lumidb's
 own settings carry the ``LUMIDB_`` prefix.
+
+The project root is found as git and uv find theirs (``find_project_root``), so lumidb
+works the same from any subfolder: ``.env``, the local server's ``.lumidb/`` and the
+default ``backups/`` all live there. A relative ``LUMIDB_BACKUP_DIR`` or
+``LUMIDB_STATE_DIR`` set in the environment is relative to the current folder (as any
+path typed in a shell is); one written in the root's ``.env`` is relative to the root.
 """
 
 from __future__ import annotations
@@ -18,6 +24,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lumidb.errors import UsageError
 
 ENV_FILE = ".env"
+STATE_DIR_NAME = ".lumidb"
+BACKUP_DIR_NAME = "backups"
+ROOT_MARKERS = (".git", "pyproject.toml")
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The project root: the nearest folder upwards holding ``.lumidb/``, else ``.git`` or
+    ``pyproject.toml``, else the current folder (``start``)."""
+    here = (start or Path.cwd()).absolute()
+    candidates = [here, *here.parents]
+    for folder in candidates:
+        if (folder / STATE_DIR_NAME).is_dir():
+            return folder
+    for folder in candidates:
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return here
 
 
 class Environment(StrEnum):
@@ -40,9 +63,9 @@ class Settings(BaseSettings):
     direct_url: SecretStr | None = Field(default=None, validation_alias="DIRECT_URL")
     node_env: str | None = Field(default=None, validation_alias="NODE_ENV")
     lumidb_env: str | None = Field(default=None, validation_alias="LUMIDB_ENV")
-    backup_dir: Path = Field(default=Path("backups"), validation_alias="LUMIDB_BACKUP_DIR")
+    backup_dir: Path = Field(default=Path(BACKUP_DIR_NAME), validation_alias="LUMIDB_BACKUP_DIR")
     backup_keep: int | None = Field(default=None, ge=1, validation_alias="LUMIDB_BACKUP_KEEP")
-    state_dir: Path = Field(default=Path(".lumidb"), validation_alias="LUMIDB_STATE_DIR")
+    state_dir: Path = Field(default=Path(STATE_DIR_NAME), validation_alias="LUMIDB_STATE_DIR")
     pg_bin_dir: Path | None = Field(default=None, validation_alias="LUMIDB_PG_BIN_DIR")
     lock_timeout: float = Field(
         default=30.0, ge=0, validation_alias=AliasChoices("LUMIDB_LOCK_TIMEOUT")
@@ -80,21 +103,43 @@ class Settings(BaseSettings):
         return None
 
 
-def load_settings() -> Settings:
-    """Build the settings once; a bad value is a usage error (exit 2) that names the variable."""
+def load_settings(root: Path | None = None) -> Settings:
+    """Build the settings once; a bad value is a usage error (exit 2) that names the variable.
+
+    ``.env`` is read from the project root; the state and backup folders are made
+    absolute (see the module's docstring for what a relative one is relative to).
+    """
+    root = root or find_project_root()
     try:
-        return Settings()
+        settings = Settings(_env_file=root / ENV_FILE)  # type: ignore[call-arg]
     except ValidationError as exc:
         first = exc.errors()[0]
         where = str(first["loc"][0]) if first["loc"] else "settings"
         raise UsageError(f"invalid setting {where}: {first['msg']}") from None
+    sources = setting_sources(["LUMIDB_STATE_DIR", "LUMIDB_BACKUP_DIR"], root=root)
+    return settings.model_copy(
+        update={
+            "state_dir": _anchored(settings.state_dir, sources["LUMIDB_STATE_DIR"], root),
+            "backup_dir": _anchored(settings.backup_dir, sources["LUMIDB_BACKUP_DIR"], root),
+        }
+    )
 
 
-def setting_sources(names: list[str]) -> dict[str, str]:
+def _anchored(path: Path, source: str, root: Path) -> Path:
+    """An absolute path: ``~`` expanded; relative to the current folder when it came from the
+    environment, to the project root when it came from ``.env`` or is the default."""
+    path = path.expanduser()
+    if path.is_absolute():
+        return path
+    return (Path.cwd() / path) if source == "environment" else (root / path)
+
+
+def setting_sources(names: list[str], *, root: Path | None = None) -> dict[str, str]:
     """Where each named variable came from: ``environment``, ``.env`` or ``default``."""
     from dotenv import dotenv_values
 
-    file_values = dotenv_values(ENV_FILE) if Path(ENV_FILE).is_file() else {}
+    env_file = (root or find_project_root()) / ENV_FILE
+    file_values = dotenv_values(env_file) if env_file.is_file() else {}
     sources: dict[str, str] = {}
     for name in names:
         if os.environ.get(name):

@@ -109,6 +109,18 @@ class RestorePlan:
     safety_backup: bool
     jobs: int | None
     warnings: list[str] = field(default_factory=list)
+    target_revision: str | None = None  # the target's revision now (the restore replaces it)
+
+    @property
+    def revision_change(self) -> str | None:
+        """``backup at 0001, database at 0002 → after the restore the database is at 0001``."""
+        if self.source_revision is None or self.source_revision == self.target_revision:
+            return None
+        now = self.target_revision or "no revision"
+        return (
+            f"backup at {self.source_revision}, database at {now} → after the restore "
+            f"the database is at {self.source_revision}"
+        )
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,8 @@ class RestoreResult:
     rows: dict[str, int]
     terminated: list[str]
     jobs: int | None
+    revision: str | None = None  # the revision the database is at after the restore
+    behind_head: bool = False  # True: run `lumidb migrate deploy` to bring it up to date
     notes: list[str] = field(default_factory=list)
 
 
@@ -137,6 +151,7 @@ class VerifyResult:
     row_counts: dict[str, int]
     differences: list[str]
     duration_seconds: float
+    manifest: bool = True  # False: an old script's file, no row counts to compare with
 
     @property
     def ok(self) -> bool:
@@ -193,11 +208,39 @@ def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, li
     )
 
 
+def _check_choice(options: RestoreOptions) -> None:
+    if options.file is not None and options.from_database is not None:
+        raise UsageError("--file names the backup itself: give --file or --from-database, not both")
+
+
+def check_backup_exists(options: RestoreOptions) -> None:
+    """Fail early, before anything connects (or starts the local server): no backup to restore.
+
+    Cheap: the checksum is checked later, by ``plan_restore``.
+    """
+    from lumidb import backup_store
+
+    _check_choice(options)
+    if options.file is not None:
+        backup_store.load_entry(options.file)
+        return
+    if not options.backup_dir.is_dir():
+        raise OperationError(
+            f"no backup directory at {options.backup_dir.absolute()}: nothing to restore",
+            hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
+        )
+    entries = backup_store.list_backups(options.backup_dir, kinds={backup_store.KIND_BACKUP})
+    if not any(e.manifest is not None for e in entries):
+        raise OperationError(
+            f"no complete backup in {options.backup_dir.absolute()}: nothing to restore",
+            hint="run `lumidb backup` first, or give a backup with --file",
+        )
+
+
 def _chosen_entry(options: RestoreOptions, target_database: str) -> tuple[BackupEntry, list[str]]:
     from lumidb import backup_store
 
-    if options.file is not None and options.from_database is not None:
-        raise UsageError("--file names the backup itself: give --file or --from-database, not both")
+    _check_choice(options)
     if options.file is None:
         return latest_good_backup(options.backup_dir, options.from_database or target_database)
     entry = backup_store.load_entry(options.file)
@@ -255,6 +298,7 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: dateti
         )
     with connect(target, application_name=APPLICATION_NAME) as conn:
         record = guard.environment_record(conn, options.environment)
+        target_revision = current_revision(conn, target.schema)
     age = age_seconds(entry.when, now)
     return RestorePlan(
         file=str(entry.path),
@@ -282,7 +326,30 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: dateti
         safety_backup=options.safety_backup,
         jobs=options.jobs,
         warnings=warnings,
+        target_revision=target_revision,
     )
+
+
+def current_revision(conn: Any, schema: str) -> str | None:
+    """The revision(s) recorded in ``schema``'s ``alembic_version`` (comma-joined), or None."""
+    exists = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{quote_ident(schema)}.alembic_version",)
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    rows = conn.execute(
+        f"SELECT version_num FROM {quote_ident(schema)}.alembic_version ORDER BY 1"
+    ).fetchall()
+    return ",".join(str(r[0]) for r in rows) or None
+
+
+def _behind_head(revision: str | None) -> bool:
+    """True when ``revision`` is one this lumidb knows and is not its head."""
+    if revision is None or not _revision_known(revision):
+        return False
+    from lumidb.migrations import script_directory
+
+    return set(revision.split(",")) != set(script_directory().get_heads())
 
 
 def _revision_known(revision: str) -> bool:
@@ -359,6 +426,8 @@ def restore(
         rows=loaded.rows,
         terminated=terminated,
         jobs=plan.jobs,
+        revision=plan.source_revision,
+        behind_head=_behind_head(plan.source_revision),
         notes=loaded.notes,
     )
 
@@ -965,8 +1034,9 @@ def verify_backup(
 
     def result(**kwargs: Any) -> VerifyResult:
         values: dict[str, Any] = {
-            "file": str(entry.path),
+            "file": str(entry.path.absolute()),
             "checksum_ok": checksum,
+            "manifest": entry.manifest is not None,
             "restored": False,
             "scratch_database": None,
             "row_counts": {},

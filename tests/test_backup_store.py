@@ -144,8 +144,18 @@ def test_backup_dir_modes(tmp_path: Path) -> None:
     loose = tmp_path / "loose"
     loose.mkdir()
     loose.chmod(0o755)
-    (warning,) = backup_store.ensure_backup_dir(loose)
+    (loose / "backup-2024-11-24.sql").write_text("-- an old script's backup\n")
+    (warning,) = backup_store.ensure_backup_dir(loose)  # holds backups: left to the user
     assert "readable by others" in warning and "0755" in warning
+    assert loose.stat().st_mode & 0o777 == 0o755
+    cloned = tmp_path / "cloned"  # as git checks backups/ out: 0755, only a .gitignore
+    cloned.mkdir()
+    cloned.chmod(0o755)
+    (cloned / ".gitignore").write_text("*\n")
+    (notice,) = backup_store.ensure_backup_dir(cloned)
+    assert "tightened" in notice and "0755" in notice
+    assert cloned.stat().st_mode & 0o777 == 0o700
+    assert backup_store.ensure_backup_dir(cloned) == []
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(UsageError):

@@ -54,6 +54,12 @@ def restore_latest(
             help="End other sessions on the database first (lumidb's own are kept).",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show the plan only: no prompt, no safety backup, no change."
+        ),
+    ] = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
@@ -65,6 +71,7 @@ def restore_latest(
 
     Shows the plan and asks first (--yes skips; without a terminal it refuses). A
     safety backup of the current state is taken first, and the command to undo is shown.
+    With --dry-run, the plan alone (exit 0), e.g. for review in CI.
 
     Example: lumidb restore-latest --yes
     """
@@ -85,10 +92,14 @@ def restore_latest(
         lock_timeout=settings.lock_timeout,
         restore_lock_timeout=settings.restore_lock_timeout,
     )
+    restore.check_backup_exists(options)  # before the local server is started for nothing
     target = rt.target()
     plan = restore.plan_restore(target, options, now=utc_now())
     for warning in plan.warnings:
         rt.output.warn(warning)
+    if dry_run:
+        render.show(rt.output, plan)
+        return
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
         rt.output,

@@ -754,7 +754,7 @@ class DumpFilter:
 
     def _check_routine(self, buf: bytes, start: int, end: int) -> None:
         """psql does not end a statement at ``;`` inside BEGIN ... END of a routine body."""
-        found = _BEGIN_WORD_RE.search(buf, start)
+        found = _BEGIN_WORD_RE.search(buf, start, min(len(buf), end + 8))
         if found and found.start() < end:
             self._refuse(
                 self._stmt_line,

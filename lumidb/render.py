@@ -474,6 +474,8 @@ def _restore_result_view(output: Output, result: _restore.RestoreResult) -> None
             f"  the database is now at revision {escape(result.revision or '')}, older than "
             "this code's: run `lumidb migrate deploy` to bring it up to date"
         )
+    for note in result.notes:
+        output.err.print(f"note: {escape(note)}")
 
 
 @view("VerifyResult")

@@ -368,6 +368,17 @@ def _upgrade(conn: Connection, target: DatabaseTarget) -> list[RevisionInfo]:
     return [replace(p, applied=True) for p in pending]
 
 
+def upgrade_within(conn: Connection) -> None:
+    """Apply every pending revision inside the caller's open transaction, committing nothing.
+
+    For ``reset``: Alembic sees the connection already in a transaction and runs each
+    revision inside it, so a failing revision rolls back with everything else.
+    """
+    from alembic import command
+
+    command.upgrade(alembic_config(conn), "heads")
+
+
 def deploy(
     target: DatabaseTarget, *, environment: Environment, lock_timeout: float
 ) -> DeployResult:

@@ -498,6 +498,7 @@ def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
 
 # --- seed, reset, setup ------------------------------------------------------------------
 if TYPE_CHECKING:
+    from lumidb import reset as _reset
     from lumidb import seed as _seed
 
 
@@ -533,3 +534,34 @@ def _admin_lines(output: Output, result: _seed.SeedResult) -> None:
 @view("SeedResult")
 def _seed_view(output: Output, result: _seed.SeedResult) -> None:
     _seed_lines(output, result)
+
+
+@view("ResetPlan")
+def _reset_plan_view(output: Output, plan: _reset.ResetPlan) -> None:
+    output.out.print(
+        f"[bold]reset[/] {escape(plan.target)} ({escape(plan.environment)}): schema "
+        f"{escape(plan.schema)!r} is dropped and rebuilt from the migrations"
+        + (", then seeded" if plan.seed else "")
+    )
+    output.out.print(f"  drops: {len(plan.drops)} object(s), {_rows_text(plan.row_counts)}")
+    for item in plan.drops:
+        output.out.print(f"    {escape(item)}")
+    for session in plan.sessions:
+        output.out.print(f"  [yellow]connected:[/] {escape(session)}")
+    output.out.print(
+        "  a safety backup is taken first"
+        if plan.safety_backup
+        else "  [yellow]no safety backup[/] (--no-safety-backup): no undo"
+    )
+
+
+@view("ResetResult")
+def _reset_view(output: Output, result: _reset.ResetResult) -> None:
+    output.out.print(
+        f"[green]reset[/] {escape(result.database)}: dropped {result.dropped} object(s), "
+        f"now at revision {escape(result.revision)} in {result.duration_seconds:.1f}s"
+    )
+    if result.undo_command:
+        output.out.print(f"  undo with: {escape(result.undo_command)}")
+    if result.seeded is not None:
+        _seed_lines(output, result.seeded)

@@ -44,9 +44,9 @@ from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.dump_stream import DUMP_COMPLETE as DUMP_COMPLETE
 from lumidb.dump_stream import DumpFilter, RefusedBackup
 from lumidb.errors import OperationError, UsageError
-from lumidb.locks import describe_session
 from lumidb.pgtools import dies_with_lumidb
 from lumidb.retention import SafetyRetention
+from lumidb.schema_contents import blocking_sessions, clearing_statements, terminate_sessions
 from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
@@ -383,7 +383,7 @@ def restore(
         database_lock(target, "restore-latest", timeout=options.lock_timeout),
     ):
         suite = _client_for(target, options.pg_bin_dir)
-        terminated = _terminate_sessions(target) if options.terminate_connections else []
+        terminated = terminate_sessions(target) if options.terminate_connections else []
         for line in terminated:
             say(f"ended session {line}")
         safety: str | None = None
@@ -458,55 +458,6 @@ def _client_for(target: DatabaseTarget, pg_bin_dir: Path | None) -> ClientSuite:
         return client_for(conn, target, pg_bin_dir)
 
 
-def _terminate_sessions(target: DatabaseTarget) -> list[str]:
-    """End the other sessions on the target database (lumidb's own are kept)."""
-    import psycopg
-
-    ended: list[str] = []
-    with connect(target, application_name=APPLICATION_NAME) as conn:
-        sessions = conn.execute(
-            """
-            SELECT pid, coalesce(application_name, ''), coalesce(client_addr::text, 'local'),
-                   usename
-            FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid()
-              AND backend_type = 'client backend'
-              AND coalesce(application_name, '') NOT LIKE 'lumidb%%'
-            """
-        ).fetchall()
-        for pid, app, addr, user in sessions:
-            described = describe_session(pid, app, user, addr)
-            try:
-                conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
-            except psycopg.Error as exc:
-                raise OperationError(
-                    f"cannot end session {described}: {str(exc).strip().splitlines()[0]}",
-                    hint="end it as its owner or a superuser, then restore again",
-                ) from None
-            ended.append(described)
-    return ended
-
-
-def _blocking_sessions(target: DatabaseTarget, schema: str) -> list[str]:
-    """Other sessions holding locks on the schema's tables: what a restore waited for."""
-    with connect(target, application_name=APPLICATION_NAME) as conn:
-        rows = conn.execute(
-            """
-            SELECT DISTINCT a.pid, coalesce(a.application_name, ''),
-                   coalesce(a.client_addr::text, 'local'), a.usename, a.state
-            FROM pg_locks l
-            JOIN pg_class c ON c.oid = l.relation
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.granted AND n.nspname = %s AND a.datname = current_database()
-              AND a.pid <> pg_backend_pid()
-            ORDER BY a.pid
-            """,
-            (schema,),
-        ).fetchall()
-    return [describe_session(pid, app, user, addr, state) for pid, app, addr, user, state in rows]
-
-
 # --- loading ------------------------------------------------------------------------
 
 
@@ -527,7 +478,7 @@ def _target_facts(target: DatabaseTarget, schema: str) -> _TargetFacts:
     with connect(target, application_name=APPLICATION_NAME) as conn:
         schemas = frozenset(r[0] for r in conn.execute("SELECT nspname FROM pg_namespace"))
         settings = frozenset(r[0] for r in conn.execute("SELECT name FROM pg_settings"))
-        clear = _clearing_statements(conn, schema) if schema in schemas else []
+        clear = clearing_statements(conn, schema) if schema in schemas else []
         grants = read_grants(conn, schema) if schema in schemas else []
         untouchable = read_untouchable(conn, schema)
     return _TargetFacts(
@@ -538,66 +489,6 @@ def _target_facts(target: DatabaseTarget, schema: str) -> _TargetFacts:
         grants=grants,
         untouchable=untouchable,
     )
-
-
-def _clearing_statements(conn: Any, schema: str) -> list[str]:
-    """``DROP`` statements for every object of the schema (extension members excepted).
-
-    The schema itself stays, with its owner and grants: a role that owns the tables
-    but not the schema can restore, and other roles keep their access to it.
-    """
-    not_extension = """NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = {catalog}::regclass
-                       AND d.objid = {oid} AND d.deptype = 'e')"""
-    relations = conn.execute(
-        f"""
-        SELECT c.relkind, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-          AND NOT c.relispartition
-          AND {not_extension.format(catalog="'pg_class'", oid="c.oid")}
-        ORDER BY c.relkind DESC, c.relname
-        """,
-        (schema,),
-    ).fetchall()
-    types = conn.execute(
-        f"""
-        SELECT t.typtype, quote_ident(n.nspname) || '.' || quote_ident(t.typname)
-        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE n.nspname = %s AND t.typtype IN ('e', 'd', 'r', 'c')
-          AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-          AND {not_extension.format(catalog="'pg_type'", oid="t.oid")}
-        ORDER BY t.typname
-        """,
-        (schema,),
-    ).fetchall()
-    routines = conn.execute(
-        f"""
-        SELECT p.prokind, quote_ident(n.nspname) || '.' || quote_ident(p.proname)
-               || '(' || pg_get_function_identity_arguments(p.oid) || ')'
-        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname = %s
-          AND {not_extension.format(catalog="'pg_proc'", oid="p.oid")}
-        ORDER BY p.proname
-        """,
-        (schema,),
-    ).fetchall()
-    relation_kinds = {
-        "v": "VIEW",
-        "m": "MATERIALIZED VIEW",
-        "r": "TABLE",
-        "p": "TABLE",
-        "f": "FOREIGN TABLE",
-        "S": "SEQUENCE",
-    }
-    routine_kinds = {"a": "AGGREGATE", "p": "PROCEDURE"}
-    statements = [f"DROP {relation_kinds[k]} IF EXISTS {name} CASCADE;" for k, name in relations]
-    statements += [
-        f"DROP {'DOMAIN' if k == 'd' else 'TYPE'} IF EXISTS {name} CASCADE;" for k, name in types
-    ]
-    statements += [
-        f"DROP {routine_kinds.get(k, 'FUNCTION')} IF EXISTS {name} CASCADE;" for k, name in routines
-    ]
-    return statements
 
 
 def _preamble(facts: _TargetFacts, schema: str, suite: ClientSuite) -> bytes:
@@ -857,7 +748,7 @@ def _stream_into_psql(
     if problem is None:
         problem = _first_error(stderr, target=target) or (f"psql exited with status {returncode}")
     if "lock timeout" in problem:
-        blockers = _blocking_sessions(target, target.schema)
+        blockers = blocking_sessions(target, target.schema)
         raise OperationError(
             f"the restore waited {lock_timeout:g}s for locks held by other sessions and was "
             f"rolled back; nothing changed. Blocking: {'; '.join(blockers) or 'gone by now'}",
@@ -937,7 +828,7 @@ def _parallel_restore(
             conn.commit()
         except psycopg.errors.LockNotAvailable:
             conn.rollback()
-            blockers = _blocking_sessions(target, target.schema)
+            blockers = blocking_sessions(target, target.schema)
             raise OperationError(
                 f"the restore waited {lock_timeout:g}s for locks held by other sessions; "
                 f"nothing changed. Blocking: {'; '.join(blockers) or 'gone by now'}",

@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from lumidb import __version__, exit_codes
-from lumidb.commands import backup, backups, migrate, psql, reset, restore, seed, server
+from lumidb.commands import backup, backups, migrate, psql, reset, restore, seed, server, setup
 from lumidb.commands import doctor as doctor_cmd
 from lumidb.commands.runtime import Runtime
 from lumidb.errors import LumidbError
@@ -100,6 +100,7 @@ app.add_typer(backups.app, name="backups")
 app.command(name="restore-latest")(restore.restore_latest)
 app.command(name="seed")(seed.seed)
 app.command(name="reset")(reset.reset)
+app.command(name="setup")(setup.setup)
 app.command(name="psql")(psql.psql)
 
 

@@ -383,10 +383,13 @@ def deploy(
     target: DatabaseTarget, *, environment: Environment, lock_timeout: float
 ) -> DeployResult:
     """Apply pending revisions only (CI and production); never generates, never prompts."""
-    with (
-        database_lock(target, "migrate deploy", timeout=lock_timeout),
-        _sa_connection(target, "migrate deploy") as conn,
-    ):
+    with database_lock(target, "migrate deploy", timeout=lock_timeout):
+        return deploy_locked(target, environment=environment)
+
+
+def deploy_locked(target: DatabaseTarget, *, environment: Environment) -> DeployResult:
+    """``deploy`` for a caller that already holds lumidb's lock (``setup``)."""
+    with _sa_connection(target, "migrate deploy") as conn:
         notices = []
         recovered = _recover_emptied_history(conn, target, environment)
         if recovered is not None:

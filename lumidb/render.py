@@ -500,6 +500,7 @@ def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
 if TYPE_CHECKING:
     from lumidb import reset as _reset
     from lumidb import seed as _seed
+    from lumidb import setup as _setup
 
 
 def _seed_lines(output: Output, result: _seed.SeedResult) -> None:
@@ -565,3 +566,20 @@ def _reset_view(output: Output, result: _reset.ResetResult) -> None:
         output.out.print(f"  undo with: {escape(result.undo_command)}")
     if result.seeded is not None:
         _seed_lines(output, result.seeded)
+
+
+@view("SetupResult")
+def _setup_view(output: Output, result: _setup.SetupResult) -> None:
+    for notice in result.notices:
+        output.err.print(escape(notice))
+    applied = ", ".join(result.applied) if result.applied else "none pending"
+    output.out.print(
+        f"[green]ready[/]: {escape(result.database)} ({escape(result.environment)}) at revision "
+        f"{escape(', '.join(result.revision) or 'base')}; applied: {escape(applied)}"
+    )
+    if result.seeded is not None:
+        _seed_lines(output, result.seeded)
+    else:
+        output.out.print(f"not seeded: {escape(result.seed_skipped or '')}")
+    if result.embedded:
+        output.out.print("the local server's URL for the LumiAI .env: [bold]lumidb server url[/]")

@@ -186,3 +186,31 @@ def test_reset_works_for_an_owner_that_cannot_create_databases(
             conn.execute("ALTER ROLE lumiai CREATEDB")
     assert run.exit_code == 0, run.stderr
     assert snapshot(db) == [(0, 0, False)]
+
+
+@pytest.mark.pg15
+def test_setup_seed_and_reset_on_pg15_over_tls(cli: Cli, pg15: Any) -> None:
+    import contextlib
+    import os
+    from dataclasses import replace
+
+    role, password = "reset_tls", "tls-Reset-pw-8K"
+    with contextlib.suppress(psycopg.errors.DuplicateObject):
+        pg15.create_role(role, password)
+    name = f"rs_{os.getpid()}"
+    pg15.create_database(name, owner=role)
+    try:
+        target = replace(pg15.admin_target(name, sslmode="require"), user=role, password=password)
+        cli.use(target)
+        setup = cli("setup", "--json")
+        assert setup.exit_code == 0, setup.stderr
+        assert setup.json()["seeded"]["created"] == 1 + len(load_catalogue())
+        assert cli("seed", "--json").json()["created"] == 0
+        sql(target, "DELETE FROM products WHERE sku LIKE 'LUMI-LIP-%'")
+        # 127.0.0.1 is this machine; the safety backup uses the Debian 15 clients (TLS)
+        run = cli("reset", "--yes", "--json")
+        assert run.exit_code == 0, run.stderr
+        assert snapshot(target) == [(1, len(load_catalogue()), False)]
+        assert password not in setup.stdout + setup.stderr + run.stdout + run.stderr
+    finally:
+        pg15.drop_database(name)

@@ -85,17 +85,17 @@ def record_environment(
     return before, after
 
 
-def refuse_on_production(record: EnvironmentRecord, action: str, *, hint: str | None) -> None:
-    """For development-only commands: refuse outright (exit 3) on production.
+def refuse_on_production(record: EnvironmentRecord, action: str, *, hint: str) -> None:
+    """For development-only commands: refuse outright on production (exit 3).
 
-    ``hint`` names what to do instead, which differs per command (``migrate deploy``
-    for the development flow; nothing for ``reset``, which has no production form).
+    ``hint`` says what to do instead; it differs per command (``migrate deploy`` for the
+    development flow, nothing at all for ``reset``).
     """
     if record.is_production:
         where = (
             "the database is recorded as production"
             if record.recorded is Environment.PRODUCTION
-            else "the environment says production (LUMIDB_ENV or NODE_ENV)"
+            else "the environment says production"
         )
         raise RefusedError(
             f"{action} is for development and test databases only, and {where}", hint=hint

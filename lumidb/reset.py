@@ -1,15 +1,14 @@
-"""``lumidb reset``: drop the application's schema objects, migrate from scratch, seed.
+"""``reset``: a development or test database rebuilt from its migrations, in one transaction.
 
-Development and test databases only, with no override: production by ``LUMIDB_ENV``,
-``NODE_ENV`` or the database's own record is refused (exit 3), and so is a host that
-is not local unless the caller says ``allow_remote``. The database itself is never
-dropped (a role that owns it but cannot create databases can reset it), and neither is
-the ``lumidb`` schema (the environment record).
+Everything of the application's schema goes (tables, enum types, ``alembic_version``),
+every revision runs again, and the seed follows (unless ``seed`` is off); other roles'
+privileges are given back. All of it is one transaction: a failing revision or seed, a
+lost connection or a killed lumidb leaves the database as it was. The ``lumidb``
+schema (the environment record) is kept.
 
-Everything happens in ONE transaction on one connection: the drops (the same DROP
-statements a restore uses), every migration (Alembic joins the open transaction), the
-seed, and the grants other roles had. A failure anywhere, or a killed lumidb, rolls it
-all back: the database is the old one or the new one, never in between.
+There is no override for production: the shell (``LUMIDB_ENV``, ``NODE_ENV``) or the
+database's record saying production refuses (exit 3), and a server that is not on this
+machine needs ``allow_remote``. A safety backup is taken first unless declined.
 """
 
 from __future__ import annotations
@@ -23,64 +22,67 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lumidb import catalog, guard
+from lumidb import guard
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.errors import OperationError, RefusedError, UsageError
 from lumidb.retention import SafetyRetention
-from lumidb.seed import SeedResult
+from lumidb.seed import SeedOptions, SeedResult, require_migrated, seed_into
 
 APPLICATION_NAME = "lumidb reset"
-RECORD_SCHEMA = "lumidb"
-
 Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class ResetOptions:
+    """What ``reset`` was asked to do, and the settings it needs."""
+
     backup_dir: Path
-    environment: Environment
-    allow_remote: bool = False
-    safety_backup: bool = True
     seed: bool = True
+    safety_backup: bool = True
+    allow_remote: bool = False
     terminate_connections: bool = False
-    pg_bin_dir: Path | None = None
+    environment: Environment = Environment.DEVELOPMENT
     lock_timeout: float = 30.0
     statement_lock_timeout: float = 10.0
-    admin_email: str = "admin@lumiai.com"
-    admin_password: str | None = field(default=None, repr=False)
-    safety_retention: SafetyRetention | None = None
+    pg_bin_dir: Path | None = None
+    seed_options: SeedOptions = field(default_factory=SeedOptions)
+    safety_retention: SafetyRetention = field(default_factory=SafetyRetention)
 
 
 @dataclass(frozen=True)
 class ResetPlan:
-    """What a reset will drop, shown before the user confirms it."""
+    """What a reset will drop and rebuild, shown before the user confirms it."""
 
+    target: str
     database: str
-    dbname: str
     host: str
     schema: str
+    environment: str
     drops: list[str]
     row_counts: dict[str, int]
     sessions: list[str]
-    safety_backup: bool
     seed: bool
+    safety_backup: bool
 
 
 @dataclass(frozen=True)
 class ResetResult:
+    """A finished reset; ``undo_command`` brings back what was there before."""
+
     database: str
-    current: list[str]
-    seed: SeedResult | None
+    revision: str
+    dropped: int
     safety_backup: str | None
     undo_command: str | None
+    seeded: SeedResult | None
     terminated: list[str]
     duration_seconds: float
 
 
-def is_local_host(host: str) -> bool:
-    """A Unix socket, ``localhost``, 127.0.0.0/8 or ``::1``."""
-    if not host or host.startswith("/") or host.lower() == "localhost":
+def is_local(host: str) -> bool:
+    """A Unix socket, ``localhost``, 127.0.0.0/8 or ``::1``: a server on this machine."""
+    if host.startswith("/") or host.lower() == "localhost" or host == "":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
@@ -88,13 +90,49 @@ def is_local_host(host: str) -> bool:
         return False
 
 
-def _masked_host(host: str) -> str:
-    """The host for the plan: local names as they are, others with their middle masked."""
-    if is_local_host(host):
-        return host or "local socket"
-    if len(host) <= 4:
-        return host[0] + "***"
-    return host[:2] + "***" + host[-2:]
+def _refuse(options: ResetOptions, conn: Any) -> guard.EnvironmentRecord:
+    record = guard.environment_record(conn, options.environment)
+    guard.refuse_on_production(
+        record,
+        "reset",
+        hint="there is no override; reset a development or test database instead",
+    )
+    return record
+
+
+def plan_reset(target: DatabaseTarget, options: ResetOptions) -> ResetPlan:
+    """Check the guards and say what a reset will drop; changes nothing."""
+    from lumidb import catalog
+    from lumidb.guard import RECORD_SCHEMA
+    from lumidb.schema_contents import clearing_statements
+
+    if target.schema == RECORD_SCHEMA:
+        raise UsageError(f"the {RECORD_SCHEMA} schema is lumidb's own and is never reset")
+    if not is_local(target.host) and not options.allow_remote:
+        raise RefusedError(
+            f"reset drops every table, and {target.host} is not this machine",
+            hint="pass --allow-remote for a disposable server (a CI service such as `postgres`)",
+        )
+    with connect(target, application_name=APPLICATION_NAME) as conn:
+        record = _refuse(options, conn)
+        drops = clearing_statements(conn, target.schema)
+        counts = catalog.row_counts(conn, target.schema)
+        sessions = _other_sessions(conn)
+    return ResetPlan(
+        target=target.masked_url(),
+        database=target.dbname,
+        host=target.where,
+        schema=target.schema,
+        environment=record.label,
+        drops=[
+            statement.removesuffix(" CASCADE;").removeprefix("DROP ").replace(" IF EXISTS", "")
+            for statement in drops
+        ],
+        row_counts=counts,
+        sessions=sessions,
+        seed=options.seed,
+        safety_backup=options.safety_backup,
+    )
 
 
 def _other_sessions(conn: Any) -> list[str]:
@@ -102,8 +140,7 @@ def _other_sessions(conn: Any) -> list[str]:
 
     rows = conn.execute(
         """
-        SELECT pid, coalesce(application_name, ''), coalesce(client_addr::text, 'local'),
-               usename, state
+        SELECT pid, coalesce(application_name, ''), coalesce(client_addr::text, 'local'), usename
         FROM pg_stat_activity
         WHERE datname = current_database() AND pid <> pg_backend_pid()
           AND backend_type = 'client backend'
@@ -111,39 +148,7 @@ def _other_sessions(conn: Any) -> list[str]:
         ORDER BY pid
         """
     ).fetchall()
-    return [describe_session(pid, app, user, addr, state) for pid, app, addr, user, state in rows]
-
-
-def plan_reset(target: DatabaseTarget, options: ResetOptions) -> ResetPlan:
-    """Refuse what must not be reset, else say what the reset will drop."""
-    from lumidb.restore import _clearing_statements
-
-    if target.schema == RECORD_SCHEMA:
-        raise UsageError(f"the {RECORD_SCHEMA} schema is lumidb's own and is never reset")
-    if not is_local_host(target.host) and not options.allow_remote:
-        raise RefusedError(
-            f"{target.dbname} is on {_masked_host(target.host)}, which is not a local host",
-            hint="a CI service host such as `postgres` is fine: pass --allow-remote",
-        )
-    with connect(target, application_name=APPLICATION_NAME) as conn:
-        record = guard.environment_record(conn, options.environment)
-        guard.refuse_on_production(
-            record, "reset", hint="reset has no production form; nothing was changed"
-        )
-        drops = _clearing_statements(conn, target.schema)
-        counts = catalog.row_counts(conn, target.schema)
-        sessions = _other_sessions(conn)
-    return ResetPlan(
-        database=target.masked_url(),
-        dbname=target.dbname,
-        host=_masked_host(target.host),
-        schema=target.schema,
-        drops=drops,
-        row_counts=counts,
-        sessions=sessions,
-        safety_backup=options.safety_backup,
-        seed=options.seed,
-    )
+    return [describe_session(pid, app, user, addr) for pid, app, addr, user in rows]
 
 
 def reset(
@@ -154,19 +159,16 @@ def reset(
     now: datetime,
     notify: Notify | None = None,
 ) -> ResetResult:
-    """Carry out ``plan`` under lumidb's lock: safety backup, then one transaction."""
+    """Carry out a reset under lumidb's lock: safety backup, then one transaction."""
     from lumidb.locks import database_lock
-    from lumidb.restore import _terminate_sessions
-    from lumidb.seed import load_catalogue
+    from lumidb.schema_contents import terminate_sessions
 
     say = notify or (lambda _message: None)
     started = time.monotonic()
-    catalogue = load_catalogue() if options.seed else []
     with database_lock(target, "reset", timeout=options.lock_timeout):
         with connect(target, application_name=APPLICATION_NAME) as conn:
-            record = guard.environment_record(conn, options.environment)
-        guard.refuse_on_production(record, "reset", hint="reset has no production form")
-        terminated = _terminate_sessions(target) if options.terminate_connections else []
+            _refuse(options, conn)  # the record may have changed since the plan
+        terminated = terminate_sessions(target, "reset") if options.terminate_connections else []
         for line in terminated:
             say(f"ended session {line}")
         safety: str | None = None
@@ -175,18 +177,14 @@ def reset(
             safety = _safety_backup(target, options, now)
             undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
             say(f"safety backup: {safety} (undo with: {undo})")
-        try:
-            current, seeded = _rebuild(target, options, now=now, catalogue=catalogue)
-        except KeyboardInterrupt:
-            raise OperationError(
-                "interrupted: the reset was rolled back; the database is unchanged"
-            ) from None
+        dropped, revision, seeded = _rebuild(target, options, now)
     return ResetResult(
-        database=target.masked_url(),
-        current=current,
-        seed=seeded,
+        database=target.dbname,
+        revision=revision,
+        dropped=dropped,
         safety_backup=safety,
         undo_command=undo,
+        seeded=seeded,
         terminated=terminated,
         duration_seconds=round(time.monotonic() - started, 3),
     )
@@ -204,67 +202,77 @@ def _safety_backup(target: DatabaseTarget, options: ResetOptions, now: datetime)
             environment=options.environment.value,
             safety_retention=options.safety_retention,
         ),
+        now=now,
     )
     return str(result.path)
 
 
 def _rebuild(
-    target: DatabaseTarget, options: ResetOptions, *, now: datetime, catalogue: list[Any]
-) -> tuple[list[str], SeedResult | None]:
-    """Drop, migrate, seed and grant in one transaction; roll back on any failure."""
-    from alembic import command
+    target: DatabaseTarget, options: ResetOptions, now: datetime
+) -> tuple[int, str, SeedResult | None]:
+    """Drop, migrate, seed and re-grant in one transaction; commit only at the end."""
+    import psycopg
     from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
 
-    from lumidb import grants
-    from lumidb.migrations import _sa_connection, alembic_config
-    from lumidb.restore import _blocking_sessions, _clearing_statements
-    from lumidb.seed import seed_connection
+    from lumidb.connection import make_engine
+    from lumidb.grants import read_grants, reapply_sql
+    from lumidb.migrations import upgrade_within
+    from lumidb.schema_contents import blocking_sessions, clearing_statements
 
-    with _sa_connection(target, "reset") as conn:
-        raw = conn.connection.driver_connection
-        try:
-            timeout_ms = int(options.statement_lock_timeout * 1000)
-            conn.execute(text(f"SET LOCAL lock_timeout = '{timeout_ms}ms'"))
-            kept = grants.read_grants(raw, target.schema)
-            for statement in _clearing_statements(raw, target.schema):
-                conn.execute(text(statement))
-            # The connection is inside a transaction now, so Alembic joins it instead of
-            # committing each revision: the migrations roll back with everything else.
-            command.upgrade(alembic_config(conn), "heads")
-            seeded = None
-            if options.seed:
-                seeded = seed_connection(
-                    raw,
-                    database=target.masked_url(),
-                    now=now,
-                    admin_email=options.admin_email,
-                    admin_password=options.admin_password,
-                    refresh=False,
-                    catalogue=catalogue,
+    engine = make_engine(target, application_name=APPLICATION_NAME)
+    try:
+        with engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            try:
+                conn.execute(
+                    text(f"SET LOCAL lock_timeout = {int(options.statement_lock_timeout * 1000)}")
                 )
-            reapply = grants.reapply_sql(kept)
-            if reapply:
-                conn.execute(text(reapply))
-            current = list(_current_heads_in_transaction(conn))
-            conn.commit()
-        except Exception as exc:
-            conn.rollback()
-            cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            if "lock timeout" in cause:
-                blocking = _blocking_sessions(target, target.schema)
+                conn.execute(text("SET LOCAL client_min_messages = warning"))
+                grants = read_grants(raw, target.schema)
+                drops = clearing_statements(raw, target.schema)
+                for statement in drops:
+                    conn.exec_driver_sql(statement)
+                upgrade_within(conn)
+                seeded = None
+                if options.seed:
+                    require_migrated(raw, target.schema)
+                    seeded = seed_into(raw, target, options.seed_options, now=now)
+                regrant = reapply_sql(grants)
+                if regrant:
+                    conn.exec_driver_sql(regrant)
+                revision = ",".join(
+                    str(r[0])
+                    for r in conn.exec_driver_sql(
+                        f"SELECT version_num FROM {_alembic_table(target.schema)}"
+                    )
+                )
+                conn.commit()
+            except (DBAPIError, psycopg.Error) as exc:
+                conn.rollback()
+                orig = exc.orig if isinstance(exc, DBAPIError) else exc
+                cause = orig if orig is not None else exc
+                if isinstance(cause, psycopg.errors.LockNotAvailable):
+                    blockers = blocking_sessions(target, target.schema)
+                    raise OperationError(
+                        f"reset waited {options.statement_lock_timeout:g}s for locks held by "
+                        f"other sessions and was rolled back; nothing changed. Blocking: "
+                        f"{'; '.join(blockers) or 'gone by now'}",
+                        hint="end those sessions, or rerun with --terminate-connections",
+                    ) from None
+                first = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
                 raise OperationError(
-                    "other sessions hold the tables: " + "; ".join(blocking or ["(gone now)"]),
-                    hint="close them, or pass --terminate-connections; nothing was changed",
+                    f"reset failed and was rolled back; nothing changed: {target.scrub(first)}"
                 ) from None
-            if isinstance(exc, UsageError | RefusedError):
+            except BaseException:
+                conn.rollback()
                 raise
-            raise OperationError(
-                f"the reset failed and was rolled back, the database is unchanged: {cause}"
-            ) from None
-    return current, seeded
+    finally:
+        engine.dispose()
+    return len(drops), revision, seeded
 
 
-def _current_heads_in_transaction(conn: Any) -> tuple[str, ...]:
-    from sqlalchemy import text
+def _alembic_table(schema: str) -> str:
+    from lumidb.connection import quote_ident
 
-    return tuple(r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version")))
+    return f"{quote_ident(schema)}.alembic_version"

@@ -290,7 +290,7 @@ def seed_scale(
         guard.refuse_on_production(
             record, "seed --scale", hint="synthetic data never goes into production"
         )
-        require_migrated(conn, target)
+        require_migrated(conn, target.schema)
         first = _next_number(conn)
         password = bcrypt.hashpw(
             generate_password().encode(), bcrypt.gensalt(rounds=10, prefix=b"2b")

@@ -1,12 +1,16 @@
-"""The sample data of a development database: an admin and the shipped catalogue.
+"""Seeding: the admin and the sample catalogue, added idempotently to a migrated database.
 
-``seed`` only adds: the admin by email and the products by SKU are inserted when
-missing, and rows the application changed are left alone, so a second run leaves the
-same rows. ``refresh`` puts the sample products back to the shipped values (and the
-admin's password to ``LUMIDB_ADMIN_PASSWORD`` when that is set). The catalogue is data
-(``seed_data/catalogue.toml``) validated on load; the admin's password is never in the
-code: it comes from the setting or is generated, and is stored as bcrypt (cost 10,
-``$2b$``, which the NestJS application's bcrypt accepts).
+``seed`` only adds what is missing (the admin by email, products by SKU) and leaves
+rows the application changed alone; ``refresh`` puts the sample rows back to the
+shipped values and the admin's password to ``LUMIDB_ADMIN_PASSWORD`` when that is set.
+No password is written in the code: without ``LUMIDB_ADMIN_PASSWORD`` the admin gets a
+strong random one, which the command shows once (or says how to set one). Passwords are
+stored as bcrypt (cost 10, ``$2b$``), which the LumiAI application's bcrypt accepts.
+
+The catalogue is data (``seed_data/catalogue.toml``), validated on load. Ids are UUID v4
+and ``createdAt``/``updatedAt`` carry the command's clock in UTC, as the application
+writes them. ``seed_into`` works inside a caller's transaction, so ``reset`` and
+``setup`` seed in the same transaction as their other work.
 """
 
 from __future__ import annotations
@@ -16,11 +20,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from lumidb import guard
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.errors import UsageError
@@ -28,65 +30,56 @@ from lumidb.errors import UsageError
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+CATALOGUE = Path(__file__).parent / "seed_data" / "catalogue.toml"
 BCRYPT_COST = 10
-CATALOGUE_FILE = "catalogue.toml"
-PASSWORD_HINT = "LUMIDB_ADMIN_PASSWORD=... lumidb seed --refresh"  # noqa: S105 (a placeholder, not a password)
+ADMIN_NAME = "LumiAI Admin"
+MAKEUP_TYPES = ("lipstick", "foundation", "blush", "eyeshadow", "mascara", "highlighter")
+SKINCARE_TYPES = ("moisturizer", "cleanser", "serum", "sunscreen", "mask", "toner")
+TONES = ("WARM", "COOL", "NEUTRAL")
+SKIN_TYPES = ("DRY", "OILY", "COMBINATION", "NORMAL", "SENSITIVE")
+_OUTCOMES = {True: "created", False: "refreshed"}  # RETURNING (xmax = 0): inserted, not updated
 
 
-class Tone(StrEnum):
-    WARM = "WARM"
-    COOL = "COOL"
-    NEUTRAL = "NEUTRAL"
-
-
-class SkinType(StrEnum):
-    DRY = "DRY"
-    OILY = "OILY"
-    COMBINATION = "COMBINATION"
-    NORMAL = "NORMAL"
-    SENSITIVE = "SENSITIVE"
-
-
-MAKEUP_TYPES = frozenset({"lipstick", "foundation", "blush", "eyeshadow", "mascara", "highlighter"})
-SKINCARE_TYPES = frozenset({"moisturizer", "cleanser", "serum", "sunscreen", "mask", "toner"})
+# --- the catalogue ------------------------------------------------------------------
 
 
 def _entry_model() -> type[BaseModel]:
-    """The pydantic model of one catalogue entry (built lazily: pydantic is heavy)."""
+    """The pydantic model of one catalogue entry (built on first use: pydantic is heavy)."""
     from pydantic import BaseModel, ConfigDict, Field, model_validator
 
     class CatalogueEntry(BaseModel):
         model_config = ConfigDict(extra="forbid", frozen=True)
 
-        sku: str = Field(min_length=3, pattern=r"^[A-Z0-9-]+$")
-        name: str = Field(min_length=3)
+        sku: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,63}$")
+        name: str = Field(min_length=3, max_length=120)
         category: Literal["MAKEUP", "SKINCARE"]
         type: str
-        shade: Tone | None = None
-        skinType: SkinType | None = None
         description: str = Field(min_length=10)
         detail: str = Field(min_length=10)
-        price: Decimal = Field(gt=0, max_digits=10, decimal_places=2)
+        price: Decimal = Field(gt=0, lt=Decimal("100000000"), decimal_places=2)
+        currency: Literal["INR"] = "INR"
+        shade: Literal["WARM", "COOL", "NEUTRAL"] | None = None
+        skin_type: Literal["DRY", "OILY", "COMBINATION", "NORMAL", "SENSITIVE"] | None = None
+        badge: Literal["bestseller", "new", "limited"] | None = None
         stock: int = Field(ge=0)
-        badge: str | None = None
-        ratingAvg: float = Field(ge=0, le=5)
-        ratingCount: int = Field(ge=0)
-        isFeatured: bool = False
-        imageUrl: str = Field(pattern=r"^https://")
+        image_url: str = Field(pattern=r"^https://")
         images: list[str] = Field(min_length=1)
+        rating_avg: float = Field(ge=0, le=5)
+        rating_count: int = Field(ge=0)
+        featured: bool = False
 
         @model_validator(mode="after")
         def _fits_its_category(self) -> CatalogueEntry:
             if self.category == "MAKEUP":
                 if self.type not in MAKEUP_TYPES:
-                    raise ValueError(f"makeup type must be one of {sorted(MAKEUP_TYPES)}")
-                if self.shade is None or self.skinType is not None:
-                    raise ValueError("makeup names the shade (tone) it suits and no skinType")
+                    raise ValueError(f"makeup type must be one of {', '.join(MAKEUP_TYPES)}")
+                if self.shade is None or self.skin_type is not None:
+                    raise ValueError("makeup names the shade (tone) it suits, and no skin_type")
             else:
                 if self.type not in SKINCARE_TYPES:
-                    raise ValueError(f"skincare type must be one of {sorted(SKINCARE_TYPES)}")
-                if self.skinType is None or self.shade is not None:
-                    raise ValueError("skincare names the skinType it suits and no shade")
+                    raise ValueError(f"skincare type must be one of {', '.join(SKINCARE_TYPES)}")
+                if self.skin_type is None or self.shade is not None:
+                    raise ValueError("skincare names the skin_type it suits, and no shade")
             return self
 
     return CatalogueEntry
@@ -94,120 +87,108 @@ def _entry_model() -> type[BaseModel]:
 
 @dataclass(frozen=True)
 class Product:
-    """One product of the shipped catalogue, validated."""
+    """One product of the sample catalogue, as validated."""
 
     sku: str
     name: str
     category: str
     type: str
-    shade: str | None
-    skin_type: str | None
     description: str
     detail: str
     price: Decimal
-    stock: int
+    currency: str
+    shade: str | None
+    skin_type: str | None
     badge: str | None
+    stock: int
+    image_url: str
+    images: list[str]
     rating_avg: float
     rating_count: int
-    is_featured: bool
-    image_url: str
-    images: tuple[str, ...]
+    featured: bool
 
 
-def load_catalogue(text: str | None = None) -> list[Product]:
-    """The shipped catalogue (or ``text``, a TOML document), validated.
-
-    A bad entry is a ``UsageError`` naming it (its index and SKU) and what is wrong.
-    """
+def load_catalogue(path: Path = CATALOGUE) -> list[Product]:
+    """Read and validate the catalogue; a bad entry is a ``UsageError`` naming it."""
     import tomllib
 
     from pydantic import ValidationError
 
-    if text is None:
-        text = (resources.files("lumidb") / "seed_data" / CATALOGUE_FILE).read_text("utf-8")
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"the seed catalogue is not valid TOML: {exc}") from None
-    raw = document.get("products")
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read the seed catalogue {path}: {exc}") from None
+    raw = document.get("product")
     if not isinstance(raw, list) or not raw:
-        raise UsageError("the seed catalogue has no [[products]] entries")
+        raise UsageError(f"the seed catalogue {path} has no [[product]] entries")
     model = _entry_model()
     products: list[Product] = []
     seen: set[str] = set()
-    for index, item in enumerate(raw, start=1):
-        name = item.get("sku", "?") if isinstance(item, dict) else "?"
+    for number, item in enumerate(raw, start=1):
+        label = f"product #{number}" + (f" ({item.get('sku')})" if isinstance(item, dict) else "")
         try:
-            entry: Any = model.model_validate(item)
+            entry = model.model_validate(item)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "entry"
             raise UsageError(
-                f"seed catalogue entry {index} ({name}) is invalid: {where}: {first['msg']}",
-                hint="fix that entry in the catalogue file",
+                f"the seed catalogue {path.name}: {label}, {where}: {first['msg']}"
             ) from None
-        if entry.sku in seen:
-            raise UsageError(f"seed catalogue entry {index} ({entry.sku}) repeats a SKU")
-        seen.add(entry.sku)
-        products.append(
-            Product(
-                sku=entry.sku,
-                name=entry.name,
-                category=entry.category,
-                type=entry.type,
-                shade=entry.shade.value if entry.shade else None,
-                skin_type=entry.skinType.value if entry.skinType else None,
-                description=entry.description,
-                detail=entry.detail,
-                price=entry.price,
-                stock=entry.stock,
-                badge=entry.badge,
-                rating_avg=entry.ratingAvg,
-                rating_count=entry.ratingCount,
-                is_featured=entry.isFeatured,
-                image_url=entry.imageUrl,
-                images=tuple(entry.images),
-            )
-        )
+        if entry.sku in seen:  # type: ignore[attr-defined]
+            raise UsageError(f"the seed catalogue {path.name}: {label}: the SKU appears twice")
+        seen.add(entry.sku)  # type: ignore[attr-defined]
+        products.append(Product(**entry.model_dump()))
     return products
 
 
-# --- results ------------------------------------------------------------------------
+# --- seeding ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class SeedRow:
-    """One line of the seed's table: what, and whether it was created or already there."""
+class SeedOptions:
+    """What ``seed`` does; built by the command from settings and flags."""
+
+    admin_email: str = "admin@lumiai.com"
+    admin_password: str | None = field(default=None, repr=False)
+    refresh: bool = False
+    allow_production: bool = False
+    environment: Environment = Environment.DEVELOPMENT
+    lock_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SeedItem:
+    """One row seed looked at: the admin (by email) or a product (by SKU)."""
 
     table: str
     key: str
-    status: str  # "created" | "already there" | "refreshed"
+    outcome: str  # "created" | "already there" | "refreshed"
 
 
 @dataclass(frozen=True)
 class SeedResult:
+    """What seed created, found already there, or refreshed."""
+
     database: str
     admin_email: str
-    admin_status: str
-    products_created: int
-    products_existing: int
-    products_refreshed: int
-    rows: list[SeedRow]
-    # A generated password: shown once (at a terminal or in --json), never stored by lumidb.
-    generated_password: str | None = field(default=None, repr=False)
+    created: int
+    already_there: int
+    refreshed: int
+    items: list[SeedItem]
+    admin_password: str | None = field(default=None, repr=False)  # generated, shown once
     password_hint: str | None = None
 
 
 @dataclass(frozen=True)
 class SeedCheck:
-    """What the command needs before seeding: is the database production?"""
+    """What the command needs to know before seeding: is confirmation owed?"""
 
     database: str
     production: bool
 
 
 def hash_password(password: str) -> str:
-    """bcrypt, cost 10, ``$2b$``: what the application's login checks."""
+    """bcrypt, cost 10, ``$2b$``: what the application's bcrypt verifies."""
     import bcrypt
 
     return bcrypt.hashpw(
@@ -216,214 +197,181 @@ def hash_password(password: str) -> str:
 
 
 def generate_password() -> str:
-    """A strong random password (about 144 bits)."""
-    return secrets.token_urlsafe(18)
+    """A strong random password (about 130 bits)."""
+    return secrets.token_urlsafe(22)
 
 
-def _naive_utc(now: datetime) -> datetime:
-    """``TIMESTAMP(3)`` columns hold UTC without a zone, as Prisma writes them."""
-    return now.astimezone(UTC).replace(tzinfo=None)
+def _validate_email(email: str) -> str:
+    cleaned = email.strip()
+    if "@" not in cleaned or cleaned.startswith("@") or cleaned.endswith("@") or " " in cleaned:
+        raise UsageError(f"LUMIDB_ADMIN_EMAIL={email!r} is not an email address")
+    return cleaned
 
 
-def require_migrated(conn: Any, target: DatabaseTarget) -> None:
-    """``UsageError`` (exit 2) unless every revision is applied to the target."""
+def require_migrated(conn: Any, schema: str) -> None:
+    """Refuse (exit 2) a database whose application tables are missing or not at the head."""
     from lumidb.migrations import script_directory
 
-    exists = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL", (f'"{target.schema}".alembic_version',)
-    ).fetchone()
+    table = f'"{schema.replace(chr(34), chr(34) * 2)}".alembic_version'
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
     current: set[str] = set()
     if exists and exists[0]:
-        current = {r[0] for r in conn.execute("SELECT version_num FROM alembic_version")}
+        current = {str(r[0]) for r in conn.execute(f"SELECT version_num FROM {table}").fetchall()}
     heads = set(script_directory().get_heads())
     if current != heads:
+        state = f"at {', '.join(sorted(current))}" if current else "not migrated"
         raise UsageError(
-            f"{target.dbname} is not migrated (revisions are pending), so there is nothing to seed",
+            f"the database is {state}, not at the head revision {', '.join(sorted(heads))}",
             hint="run `lumidb migrate deploy` first",
         )
 
 
-def check_seed(
-    target: DatabaseTarget, *, environment: Environment, allow_production: bool
-) -> SeedCheck:
-    """Refuse an unmigrated database (exit 2) and production without ``allow_production`` (3)."""
+def check_seed(target: DatabaseTarget, options: SeedOptions) -> SeedCheck:
+    """Refuse what seed must not do, before anything is asked or changed."""
+    from lumidb import guard
+
+    _validate_email(options.admin_email)
+    load_catalogue()
     with connect(target, application_name="lumidb seed") as conn:
-        require_migrated(conn, target)
-        record = guard.environment_record(conn, environment)
-    if record.is_production and not allow_production:
+        require_migrated(conn, target.schema)
+        record = guard.environment_record(conn, options.environment)
+    if record.is_production and not options.allow_production:
         guard.refuse_on_production(
             record,
             "seed",
-            hint="to seed a production database on purpose, pass --allow-production",
+            hint="seed adds the sample catalogue and an admin; pass --allow-production "
+            "if that is really wanted there",
         )
-    return SeedCheck(database=target.masked_url(), production=record.is_production)
+    return SeedCheck(database=target.dbname, production=record.is_production)
 
 
-def seed(
-    target: DatabaseTarget,
-    *,
-    now: datetime,
-    admin_email: str,
-    admin_password: str | None,
-    refresh: bool = False,
-    lock_timeout: float,
-    catalogue: list[Product] | None = None,
-) -> SeedResult:
-    """Seed the target under lumidb's lock, in one transaction (see ``seed_connection``)."""
+def seed(target: DatabaseTarget, options: SeedOptions, *, now: datetime) -> SeedResult:
+    """Add the admin and the catalogue under lumidb's lock, in one transaction."""
     from lumidb.locks import database_lock
 
-    products = catalogue if catalogue is not None else load_catalogue()
+    check_seed(target, options)
     with (
-        database_lock(target, "seed", timeout=lock_timeout),
+        database_lock(target, "seed", timeout=options.lock_timeout),
         connect(target, application_name="lumidb seed", autocommit=False) as conn,
     ):
-        require_migrated(conn, target)
-        result = seed_connection(
-            conn,
-            database=target.masked_url(),
-            now=now,
-            admin_email=admin_email,
-            admin_password=admin_password,
-            refresh=refresh,
-            catalogue=products,
-        )
+        require_migrated(conn, target.schema)
+        result = seed_into(conn, target, options, now=now)
         conn.commit()
     return result
 
 
-_PRODUCT_COLUMNS = (
-    '"id", "sku", "name", "category", "type", "description", "detail", "price", "currency", '
-    '"shade", "skinType", "badge", "stock", "imageUrl", "images", "ratingAvg", "ratingCount", '
-    '"isActive", "isFeatured", "createdAt", "updatedAt"'
-)
-_PRODUCT_VALUES = (
-    '%(id)s, %(sku)s, %(name)s, %(category)s::"Category", %(type)s, %(description)s, '
-    '%(detail)s, %(price)s, \'INR\', %(shade)s::"Tone", %(skin_type)s::"SkinType", %(badge)s, '
-    "%(stock)s, %(image_url)s, %(images)s, %(rating_avg)s, %(rating_count)s, true, "
-    "%(is_featured)s, %(now)s, %(now)s"
-)
-_PRODUCT_REFRESH = ", ".join(
-    f'"{c}" = EXCLUDED."{c}"'
-    for c in (
-        "name",
-        "category",
-        "type",
-        "description",
-        "detail",
-        "price",
-        "currency",
-        "shade",
-        "skinType",
-        "badge",
-        "stock",
-        "imageUrl",
-        "images",
-        "ratingAvg",
-        "ratingCount",
-        "isActive",
-        "isFeatured",
-        "updatedAt",
-    )
-)
-
-
-def seed_connection(
-    conn: Any,
-    *,
-    database: str,
-    now: datetime,
-    admin_email: str,
-    admin_password: str | None,
-    refresh: bool,
-    catalogue: list[Product],
+def seed_into(
+    conn: Any, target: DatabaseTarget, options: SeedOptions, *, now: datetime
 ) -> SeedResult:
-    """Seed through an open psycopg connection, inside the caller's transaction.
-
-    ``reset`` and ``setup`` call this in their own transaction, so a failing seed rolls
-    back with everything else they did.
-    """
-    if "@" not in admin_email:
-        raise UsageError(f"LUMIDB_ADMIN_EMAIL={admin_email!r} is not an email address")
-    stamp = _naive_utc(now)
-    rows: list[SeedRow] = []
+    """Add (or refresh) the admin and the catalogue on ``conn``, in the caller's transaction."""
+    stamp = now.astimezone(UTC).replace(tzinfo=None)
+    email = _validate_email(options.admin_email)
+    items: list[SeedItem] = []
     generated: str | None = None
-    existing = conn.execute('SELECT "id" FROM users WHERE "email" = %s', (admin_email,)).fetchone()
-    if existing is None:
-        password = admin_password
+    hint: str | None = None
+    users = _qualified(target.schema, "users")
+    row = conn.execute(f"SELECT id FROM {users} WHERE email = %s", (email,)).fetchone()
+    if row is None:
+        password = options.admin_password
         if password is None:
             password = generated = generate_password()
+            hint = "set one with: LUMIDB_ADMIN_PASSWORD=… lumidb seed --refresh"
         conn.execute(
-            'INSERT INTO users ("id", "email", "password", "name", "role", "isActive", '
-            '"createdAt", "updatedAt") VALUES (%s, %s, %s, %s, \'ADMIN\', true, %s, %s)',
-            (str(uuid.uuid4()), admin_email, hash_password(password), "LumiAI Admin", stamp, stamp),
+            f"""INSERT INTO {users} (id, email, password, name, role, "isActive",
+                "createdAt", "updatedAt") VALUES (%s, %s, %s, %s, 'ADMIN', true, %s, %s)""",
+            (str(uuid.uuid4()), email, hash_password(password), ADMIN_NAME, stamp, stamp),
         )
-        admin_status = "created"
-    elif refresh:
-        if admin_password is not None:
+        items.append(SeedItem("users", email, "created"))
+    elif options.refresh:
+        conn.execute(
+            f"""UPDATE {users} SET role = 'ADMIN', "isActive" = true, name = %s,
+                "updatedAt" = %s WHERE id = %s""",
+            (ADMIN_NAME, stamp, row[0]),
+        )
+        if options.admin_password is not None:
             conn.execute(
-                'UPDATE users SET "password" = %s, "role" = \'ADMIN\', "isActive" = true, '
-                '"updatedAt" = %s WHERE "email" = %s',
-                (hash_password(admin_password), stamp, admin_email),
+                f"UPDATE {users} SET password = %s WHERE id = %s",
+                (hash_password(options.admin_password), row[0]),
             )
-        else:
-            conn.execute(
-                'UPDATE users SET "role" = \'ADMIN\', "isActive" = true, "updatedAt" = %s '
-                'WHERE "email" = %s AND ("role" <> \'ADMIN\' OR NOT "isActive")',
-                (stamp, admin_email),
-            )
-        admin_status = "refreshed"
+        items.append(SeedItem("users", email, "refreshed"))
     else:
-        admin_status = "already there"
-    rows.append(SeedRow("users", admin_email, admin_status))
-    conflict = f"DO UPDATE SET {_PRODUCT_REFRESH}" if refresh else "DO NOTHING"
-    statement = (
-        f"INSERT INTO products ({_PRODUCT_COLUMNS}) VALUES ({_PRODUCT_VALUES}) "
-        f'ON CONFLICT ("sku") {conflict} RETURNING (xmax = 0)'
+        items.append(SeedItem("users", email, "already there"))
+    products = _qualified(target.schema, "products")
+    columns = (
+        'id, sku, name, category, type, description, detail, price, currency, shade, "skinType", '
+        'badge, stock, "imageUrl", images, "ratingAvg", "ratingCount", "isActive", '
+        '"isFeatured", "createdAt", "updatedAt"'
     )
-    created = refreshed = there = 0
-    for product in catalogue:
-        params = {
-            "id": str(uuid.uuid4()),
-            "sku": product.sku,
-            "name": product.name,
-            "category": product.category,
-            "type": product.type,
-            "description": product.description,
-            "detail": product.detail,
-            "price": product.price,
-            "shade": product.shade,
-            "skin_type": product.skin_type,
-            "badge": product.badge,
-            "stock": product.stock,
-            "image_url": product.image_url,
-            "images": list(product.images),
-            "rating_avg": product.rating_avg,
-            "rating_count": product.rating_count,
-            "is_featured": product.is_featured,
-            "now": stamp,
-        }
-        row = conn.execute(statement, params).fetchone()
-        if row is None:
-            status = "already there"
-            there += 1
-        elif row[0]:
-            status = "created"
-            created += 1
-        else:
-            status = "refreshed"
-            refreshed += 1
-        rows.append(SeedRow("products", product.sku, status))
-    hint = None
-    if admin_status == "created" and generated is not None:
-        hint = f"a password was generated for {admin_email}; to choose one: {PASSWORD_HINT}"
+    refreshed = ", ".join(
+        f"{c} = EXCLUDED.{c}"
+        for c in (
+            "name",
+            "category",
+            "type",
+            "description",
+            "detail",
+            "price",
+            "currency",
+            "shade",
+            '"skinType"',
+            "badge",
+            "stock",
+            '"imageUrl"',
+            "images",
+            '"ratingAvg"',
+            '"ratingCount"',
+            '"isActive"',
+            '"isFeatured"',
+            '"updatedAt"',
+        )
+    )
+    on_conflict = f"DO UPDATE SET {refreshed}" if options.refresh else "DO NOTHING"
+    for product in load_catalogue():
+        values = (
+            str(uuid.uuid4()),
+            product.sku,
+            product.name,
+            product.category,
+            product.type,
+            product.description,
+            product.detail,
+            product.price,
+            product.currency,
+            product.shade,
+            product.skin_type,
+            product.badge,
+            product.stock,
+            product.image_url,
+            product.images,
+            product.rating_avg,
+            product.rating_count,
+            True,
+            product.featured,
+            stamp,
+            stamp,
+        )
+        placeholders = ", ".join(["%s"] * len(values))
+        inserted = conn.execute(
+            f"""INSERT INTO {products} ({columns}) VALUES ({placeholders})
+                ON CONFLICT (sku) {on_conflict} RETURNING (xmax = 0)""",
+            values,
+        ).fetchone()
+        outcome = "already there" if inserted is None else _OUTCOMES[bool(inserted[0])]
+        items.append(SeedItem("products", product.sku, outcome))
+    outcomes = [item.outcome for item in items]
     return SeedResult(
-        database=database,
-        admin_email=admin_email,
-        admin_status=admin_status,
-        products_created=created,
-        products_existing=there,
-        products_refreshed=refreshed,
-        rows=rows,
-        generated_password=generated,
+        database=target.dbname,
+        admin_email=email,
+        created=outcomes.count("created"),
+        already_there=outcomes.count("already there"),
+        refreshed=outcomes.count("refreshed"),
+        items=items,
+        admin_password=generated,
         password_hint=hint,
     )
+
+
+def _qualified(schema: str, table: str) -> str:
+    from lumidb.connection import quote_ident
+
+    return f"{quote_ident(schema)}.{quote_ident(table)}"

@@ -1,97 +1,86 @@
-"""``lumidb setup``: day one in one command, like Rails' ``db:prepare``.
+"""``setup``: day one in one command, like Rails' ``db:prepare``.
 
-Pending revisions are applied; the sample data goes in only when this run created the
-application's tables (never otherwise, never on production, where setup only deploys).
-lumidb's lock is held from the deploy through the seed decision, so two replicas
-starting at once seed once. Safe to run again and again (a container entrypoint, a CI
-step): on an up-to-date database it changes nothing.
+Pending revisions are applied (on the local server when no URL is set: the command
+resolves the target), and the sample data is seeded only when the application's tables
+were just created by this run: never on a database that had them, never on production
+(there ``setup`` only deploys). The whole decision happens under lumidb's lock, so two
+replicas starting at once (a container entrypoint, two CI jobs) seed once. Running it
+again changes nothing: it is safe as an entrypoint or a CI step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from lumidb import guard, migrations
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect
-from lumidb.locks import database_lock
-from lumidb.seed import PASSWORD_HINT, SeedResult, load_catalogue, seed_connection
+from lumidb.seed import SeedOptions, SeedResult
 
 
 @dataclass(frozen=True)
 class SetupResult:
+    """What setup did: revisions applied, and whether (and why not) it seeded."""
+
     database: str
-    applied: list[migrations.RevisionInfo]
-    created_tables: bool
-    production: bool
+    embedded: bool
+    applied: list[str]
+    revision: list[str]
     environment: str
-    seed: SeedResult | None
-    seed_skipped: str
-    next_steps: list[str] = field(default_factory=list)
+    seeded: SeedResult | None
+    seed_skipped: str | None
+    notices: list[str]
 
 
 def setup(
     target: DatabaseTarget,
     *,
-    now: datetime,
-    shell_environment: Environment,
-    environment_to_record: Environment | None,
-    admin_email: str,
-    admin_password: str | None,
-    lock_timeout: float,
     embedded: bool,
+    environment: Environment,
+    record_as: Environment | None,
+    lock_timeout: float,
+    seed_options: SeedOptions,
+    backup_dir: Path,
+    now: datetime,
 ) -> SetupResult:
-    """Deploy, then seed if (and only if) this run created the tables and it is not production.
+    """Deploy, then seed a database whose tables this run created; under lumidb's lock."""
+    from lumidb import backup_store, guard, migrations
+    from lumidb.locks import database_lock
+    from lumidb.seed import seed_into
 
-    A database made by Prisma Migrate and not adopted is refused (exit 3, naming
-    ``lumidb migrate adopt``), as ``migrate deploy`` refuses it.
-    """
-    catalogue = load_catalogue()
-    with (
-        database_lock(target, "setup", timeout=lock_timeout),
-        migrations._sa_connection(target, "setup") as conn,
-    ):
-        migrations._refuse_unadopted(conn, target)
-        _, _, had_tables = migrations._bookkeeping(conn, target.schema)
-        applied = migrations._upgrade(conn, target)
-        with connect(target, application_name="lumidb setup", autocommit=False) as raw:
-            if environment_to_record is not None:
-                guard.record_environment(raw, environment_to_record)
-            record = guard.environment_record(raw, shell_environment)
-            seeded: SeedResult | None = None
-            if had_tables:
-                skipped = "skipped: the tables already existed (run `lumidb seed` to add samples)"
-            elif record.is_production:
-                skipped = "skipped: production is never seeded by setup"
+    notices = backup_store.ensure_backup_dir(backup_dir)
+    with database_lock(target, "setup", timeout=lock_timeout):
+        with connect(target, application_name="lumidb setup") as conn:
+            had_tables = _has_application_tables(conn, target.schema)
+        deployed = migrations.deploy_locked(target, environment=record_as)
+        notices += deployed.notices
+        seeded: SeedResult | None = None
+        skipped: str | None = None
+        with connect(target, application_name="lumidb setup", autocommit=False) as conn:
+            record = guard.environment_record(conn, environment)
+            if record.is_production:
+                skipped = "production: setup only deploys there"
+            elif had_tables:
+                skipped = "the tables were already there (run `lumidb seed` to add the samples)"
             else:
-                seeded = seed_connection(
-                    raw,
-                    database=target.masked_url(),
-                    now=now,
-                    admin_email=admin_email,
-                    admin_password=admin_password,
-                    refresh=False,
-                    catalogue=catalogue,
-                )
-                skipped = ""
-            raw.commit()
-    steps = [f"admin: {admin_email}"]
-    if seeded is not None and seeded.generated_password is not None:
-        steps.append(f"its password was generated and shown once; to choose one: {PASSWORD_HINT}")
-    elif admin_password is not None:
-        steps.append("its password: the value of LUMIDB_ADMIN_PASSWORD")
-    else:
-        steps.append(f"to set its password: {PASSWORD_HINT}")
-    if embedded:
-        steps.append("the URL for the application's .env: `lumidb server url`")
+                seeded = seed_into(conn, target, seed_options, now=now)
+                conn.commit()
     return SetupResult(
         database=target.masked_url(),
-        applied=applied,
-        created_tables=not had_tables,
-        production=record.is_production,
+        embedded=embedded,
+        applied=[revision.revision for revision in deployed.applied],
+        revision=deployed.current,
         environment=record.label,
-        seed=seeded,
+        seeded=seeded,
         seed_skipped=skipped,
-        next_steps=steps,
+        notices=notices,
     )
+
+
+def _has_application_tables(conn: object, schema: str) -> bool:
+    row = conn.execute(  # type: ignore[attr-defined]
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = 'users')",
+        (schema,),
+    ).fetchone()
+    return bool(row and row[0])

@@ -20,7 +20,8 @@ from lumidb.backup import BackupOptions, create_backup
 from lumidb.backup_store import BackupEntry, load_entry
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget
-from lumidb.restore import DumpFilter, verify_backup
+from lumidb.restore import DumpFilter, RestoreOptions, plan_restore, verify_backup
+from lumidb.timespec import utc_now
 
 MIGRATION_SQL = (
     Path(__file__).parent.parent / "lumidb/schema/migrations/versions/20261125_0001_initial.sql"
@@ -95,7 +96,7 @@ def change(target: DatabaseTarget) -> None:
 
 
 def backup(target: DatabaseTarget, folder: Path, **options: Any) -> Path:
-    result = create_backup(target, BackupOptions(backup_dir=folder, **options))
+    result = create_backup(target, BackupOptions(backup_dir=folder, **options), now=utc_now())
     return Path(result.path)
 
 
@@ -226,17 +227,22 @@ def test_bad_statement_leaves_database_unchanged(
     before = snapshot(db)
     at = data.index(b"CREATE TABLE public.products")
     legacy = backups / "backup-bad.sql"
-    legacy.write_bytes(data[:at] + b"CREATE BOGUS STATEMENT;\n" + data[at:])
+    legacy.write_bytes(data[:at] + b"CREATE TABLE public.bogus (a bogus_type);\n" + data[at:])
     cli.use(db)
     run = cli("restore-latest", "--yes", "--no-safety-backup", "--file", str(legacy))
     assert run.exit_code == 1
-    assert "BOGUS" in run.stderr and "nothing changed" in run.stderr
+    assert "bogus_type" in run.stderr and "nothing changed" in run.stderr
     assert snapshot(db) == before
     # psql stops at the error long before the end of a big file: no hang, same answer.
-    legacy.write_bytes(data[:at] + b"CREATE BOGUS STATEMENT;\n" + b"-- pad\n" * 400_000 + data[at:])
+    legacy.write_bytes(
+        data[:at]
+        + b"CREATE TABLE public.bogus (a bogus_type);\n"
+        + b"-- pad\n" * 400_000
+        + data[at:]
+    )
     run = cli("restore-latest", "--yes", "--no-safety-backup", "--file", str(legacy))
     assert run.exit_code == 1
-    assert "BOGUS" in run.stderr and "nothing changed" in run.stderr
+    assert "bogus_type" in run.stderr and "nothing changed" in run.stderr
     assert snapshot(db) == before
 
 
@@ -539,7 +545,7 @@ def test_filter_keeps_copy_data_and_function_bodies() -> None:
         )
         out = b"".join(f.feed(dump[i : i + size]) for i in range(0, len(dump), size))
         out += f.finish()
-        assert out == (
+        assert b"\n".join(line for line in out.split(b"\n") if line) + b"\n" == (
             b"SET lock_timeout = 0;\n"
             b"CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n"
             b"GRANT ALL ON t TO x;\nEND;\n$$;\n"
@@ -548,3 +554,14 @@ def test_filter_keeps_copy_data_and_function_bodies() -> None:
             b"-- PostgreSQL database dump complete\n"
         )
         assert f.complete and f.rows == {"public.t": 2}
+
+
+def test_plan_age_is_measured_from_the_given_time(db: DatabaseTarget, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from test_backup_store import fake_backup
+
+    fake_backup(tmp_path, datetime(2026, 11, 25, 12, tzinfo=UTC), database=db.dbname)
+    options = RestoreOptions(backup_dir=tmp_path)
+    plan = plan_restore(db, options, now=datetime(2026, 11, 27, 18, tzinfo=UTC))
+    assert plan.age_seconds == 2 * 86400 + 6 * 3600

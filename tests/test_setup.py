@@ -1,4 +1,4 @@
-"""setup: day one in one command; seeds only when it created the tables; concurrency-safe."""
+"""``lumidb setup``: deploy, and seed only a database whose tables this run created."""
 
 from __future__ import annotations
 
@@ -8,79 +8,72 @@ from typing import Any
 
 import psycopg
 from conftest import LUMIDB, Cli, clean_env, url_of
+from test_migrations import make_prisma_database
 
 from lumidb.connection import DatabaseTarget
+from lumidb.seed import load_catalogue
 
 
-def sql(target: DatabaseTarget, statement: str, params: Any = None) -> list[tuple[Any, ...]]:
-    with psycopg.connect(autocommit=True, **target.conninfo_params("lumidb tests")) as conn:
-        cur = conn.execute(statement, params)
-        return cur.fetchall() if cur.description else []
+def count(target: DatabaseTarget, table: str) -> Any:
+    with psycopg.connect(autocommit=True, **target.conninfo_params()) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # type: ignore[arg-type]
+        return row[0] if row else None
 
 
-def test_setup_on_empty_database_migrates_and_seeds_once(
-    cli: Cli, empty_db: DatabaseTarget
-) -> None:
+def test_setup_on_a_new_database_deploys_and_seeds_once(cli: Cli, empty_db: DatabaseTarget) -> None:
     cli.use(empty_db)
-    first = cli("setup")
+    first = cli("setup", "--json")
     assert first.exit_code == 0, first.stderr
-    assert "admin: admin@lumiai.com" in first.stdout
-    assert "LUMIDB_ADMIN_PASSWORD=... lumidb seed --refresh" in first.stdout
-    assert sql(empty_db, "SELECT count(*) FROM products")[0][0] >= 30
-    sql(empty_db, "DELETE FROM products WHERE sku = 'LM-LIP-WRM-01'")
-    again = cli("setup", "--json")
-    assert again.exit_code == 0, again.stderr
-    doc = again.json()
-    assert doc["kind"] == "setup_result" and doc["seed"] is None and doc["applied"] == []
-    assert sql(empty_db, "SELECT count(*) FROM products WHERE sku = 'LM-LIP-WRM-01'") == [(0,)]
+    doc = first.json()
+    assert doc["kind"] == "setup_result" and doc["applied"] == ["0001"]
+    assert doc["seeded"]["created"] == 1 + len(load_catalogue())
+    assert count(empty_db, "products") == len(load_catalogue())
+    second = cli("setup", "--json").json()
+    assert second["applied"] == [] and second["seeded"] is None
+    assert "already there" in second["seed_skipped"]
+    assert count(empty_db, "users") == 1
 
 
-def test_setup_never_seeds_existing_tables(cli: Cli, db: DatabaseTarget) -> None:
-    cli.use(db)
-    result = cli("setup")
-    assert result.exit_code == 0, result.stderr
-    assert "tables already existed" in result.stdout
-    assert sql(db, "SELECT count(*) FROM users") == [(0,)]
+def test_setup_never_seeds_a_database_that_had_its_tables(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)  # migrated already, by another tool or an earlier deploy
+    run = cli("setup")
+    assert run.exit_code == 0 and "not seeded" in run.stdout
+    assert count(db, "products") == 0
 
 
 def test_setup_on_production_only_deploys(cli: Cli, empty_db: DatabaseTarget) -> None:
     cli.use(empty_db)
     cli.setenv("NODE_ENV", "production")
-    result = cli("setup")
-    assert result.exit_code == 0, result.stderr
-    assert "never seeded" in result.stdout
-    assert sql(empty_db, "SELECT count(*) FROM users") == [(0,)]
-    assert sql(empty_db, "SELECT environment FROM lumidb.environment") == [("production",)]
+    doc = cli("setup", "--json").json()
+    assert doc["applied"] == ["0001"] and doc["seeded"] is None
+    assert doc["environment"] == "PRODUCTION" and "production" in doc["seed_skipped"]
+    assert count(empty_db, "users") == 0
 
 
-def test_setup_refuses_unadopted_prisma_database(cli: Cli, empty_db: DatabaseTarget) -> None:
-    sql(empty_db, "CREATE TABLE _prisma_migrations (id text)")
-    sql(empty_db, "CREATE TABLE users (id text)")
+def test_setup_refuses_an_unadopted_prisma_database(cli: Cli, empty_db: DatabaseTarget) -> None:
+    make_prisma_database(empty_db)
     cli.use(empty_db)
-    result = cli("setup")
-    assert result.exit_code == 3 and "lumidb migrate adopt" in result.stderr
+    run = cli("setup")
+    assert run.exit_code == 3 and "lumidb migrate adopt" in run.stderr
+    assert count(empty_db, "products") == 0
 
 
-def test_two_concurrent_setups_seed_once(empty_db: DatabaseTarget, tmp_path: Path) -> None:
-    env = clean_env(DATABASE_URL=url_of(empty_db), LUMIDB_ADMIN_PASSWORD="Two-setups-pw-1")
+def test_two_setups_at_once_seed_once(tmp_path: Path, empty_db: DatabaseTarget) -> None:
+    env = clean_env(DATABASE_URL=url_of(empty_db))
     procs = [
         subprocess.Popen(
             [LUMIDB, "setup", "--json"],
             env=env,
             cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(2)
     ]
-    docs = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
-        import json
-
-        docs.append(json.loads(out))
-    assert sorted(d["seed"] is not None for d in docs) == [False, True]
-    assert sql(empty_db, "SELECT count(*) FROM users") == [(1,)]
-    assert "Two-setups-pw-1" not in json.dumps(docs)
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert count(empty_db, "users") == 1
+    assert count(empty_db, "products") == len(load_catalogue())
+    assert sum('"seed_skipped": null' in out for out, _ in outputs) == 1

@@ -1,4 +1,4 @@
-"""``lumidb reset``: rebuild a development database from scratch (never production)."""
+"""``lumidb reset``: drop the application's schema, migrate and seed again (development only)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOpt
 
 def reset(
     ctx: typer.Context,
-    yes: YesOption = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the plan; change nothing, back up nothing.")
-    ] = False,
     no_seed: Annotated[bool, typer.Option("--no-seed", help="Do not seed afterwards.")] = False,
     no_safety_backup: Annotated[
         bool,
@@ -27,7 +23,8 @@ def reset(
     allow_remote: Annotated[
         bool,
         typer.Option(
-            "--allow-remote", help="Allow a host that is not local (e.g. a CI service `postgres`)."
+            "--allow-remote",
+            help="Allow a server that is not on this machine (a CI service host, say).",
         ),
     ] = False,
     terminate_connections: Annotated[
@@ -37,50 +34,67 @@ def reset(
             help="End other sessions on the database first (lumidb's own are kept).",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; change nothing, ask nothing.")
+    ] = False,
+    yes: YesOption = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Drop the application's tables and types, run every migration, then seed (dev/test only).
+    """Drop every table and type of the application, run every migration, then seed.
 
-    Shows the plan and asks first (--yes skips; without a terminal it refuses). Takes a
-    safety backup first and prints the command that undoes the reset. One transaction:
-    a failure leaves the database as it was.
+    Development and test databases only, in one transaction, after a safety backup.
+    Refuses on production with no override, and on a remote server without --allow-remote.
 
     Example: lumidb reset --yes
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb import reset as resetting
+    from lumidb import reset as core
+    from lumidb.seed import SeedOptions
     from lumidb.timespec import utc_now
 
     settings = rt.settings
     password = settings.admin_password
-    options = resetting.ResetOptions(
+    options = core.ResetOptions(
         backup_dir=settings.backup_dir,
-        environment=settings.environment,
-        allow_remote=allow_remote,
-        safety_backup=not no_safety_backup,
         seed=not no_seed,
+        safety_backup=not no_safety_backup,
+        allow_remote=allow_remote,
         terminate_connections=terminate_connections,
-        pg_bin_dir=settings.pg_bin_dir,
+        environment=settings.environment,
         lock_timeout=settings.lock_timeout,
         statement_lock_timeout=settings.restore_lock_timeout,
-        admin_email=settings.admin_email,
-        admin_password=password.get_secret_value() if password is not None else None,
+        pg_bin_dir=settings.pg_bin_dir,
+        seed_options=SeedOptions(
+            admin_email=settings.admin_email,
+            admin_password=password.get_secret_value() if password else None,
+            environment=settings.environment,
+        ),
         safety_retention=settings.safety_retention,
     )
     target = rt.target()
-    plan = resetting.plan_reset(target, options)
+    plan = core.plan_reset(target, options)
     if dry_run:
         render.show(rt.output, plan)
         return
-    render.show(rt.output, plan, to_stderr=rt.output.json)
+    render.show(rt.output, plan, to_stderr=True)
     confirm(
         rt.output,
-        question=f"Drop everything of {target.dbname} and rebuild it?",
+        question=f"Drop everything in {target.dbname} and rebuild it?",
         yes=yes,
         production=False,
         dbname=target.dbname,
     )
-    result = resetting.reset(target, plan, options, now=utc_now(), notify=rt.output.info)
+    result = core.reset(target, plan, options, now=utc_now(), notify=rt.output.info)
+    if (
+        result.seeded is not None
+        and result.seeded.admin_password is not None
+        and not (rt.output.json or rt.output.err.is_terminal)
+    ):
+        import dataclasses
+
+        result = dataclasses.replace(
+            result, seeded=dataclasses.replace(result.seeded, admin_password=None)
+        )
     render.show(rt.output, result)

@@ -1,9 +1,8 @@
-"""``lumidb seed``: the admin and the sample catalogue (or synthetic data with ``--scale``)."""
+"""``lumidb seed``: the admin and the sample catalogue (idempotent), or synthetic volume."""
 
 from __future__ import annotations
 
-import sys
-from dataclasses import replace
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -26,7 +25,7 @@ def seed(
         bool,
         typer.Option(
             "--refresh",
-            help="Reset the sample products to the shipped values, and the admin's password "
+            help="Put the sample rows back to the shipped values, and the admin's password "
             "to LUMIDB_ADMIN_PASSWORD when it is set.",
         ),
     ] = False,
@@ -34,7 +33,7 @@ def seed(
         bool,
         typer.Option(
             "--allow-production",
-            help="Seed a production database on purpose (asks for the typed name, or --yes).",
+            help="Seed a production database too (asks for its name, or takes --yes).",
         ),
     ] = False,
     scale: Annotated[
@@ -42,7 +41,7 @@ def seed(
         typer.Option(
             "--scale",
             help="Append N synthetic users with orders, items, skin analyses and products "
-            "(1 to 100,000,000; development and test databases only).",
+            "(1 to 100,000,000; development and test databases only, no override).",
         ),
     ] = None,
     random_seed: Annotated[
@@ -53,46 +52,46 @@ def seed(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Insert the admin and the sample catalogue where missing; a second run changes nothing.
+    """Add the admin (LUMIDB_ADMIN_EMAIL) and the sample catalogue where they are missing.
 
-    Example: LUMIDB_ADMIN_PASSWORD=... lumidb seed
+    Asks nothing and changes no row the application changed (unless --refresh). Without
+    LUMIDB_ADMIN_PASSWORD the admin gets a random password, shown once on a terminal or
+    in --json.
+
+    With --scale N it appends N synthetic users instead (load tests, trying purges).
+
+    Example: LUMIDB_ADMIN_PASSWORD=… lumidb seed --refresh
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb import seed as seeding
-    from lumidb.timespec import utc_now
-
-    settings = rt.settings
     if scale is not None:
         _seed_scale(rt, scale, random_seed)
         return
-    target = rt.target()
-    check = seeding.check_seed(
-        target, environment=settings.environment, allow_production=allow_production
+    from lumidb import seed as core
+    from lumidb.timespec import utc_now
+
+    settings = rt.settings
+    password = settings.admin_password
+    options = core.SeedOptions(
+        admin_email=settings.admin_email,
+        admin_password=password.get_secret_value() if password else None,
+        refresh=refresh,
+        allow_production=allow_production,
+        environment=settings.environment,
+        lock_timeout=settings.lock_timeout,
     )
+    target = rt.target()
+    check = core.check_seed(target, options)
     if check.production:
         confirm(
             rt.output,
-            question="Seed this PRODUCTION database?",
+            question="Seed the production database?",
             yes=yes,
             production=True,
             dbname=target.dbname,
         )
-    password = settings.admin_password
-    result = seeding.seed(
-        target,
-        now=utc_now(),
-        admin_email=settings.admin_email,
-        admin_password=password.get_secret_value() if password is not None else None,
-        refresh=refresh,
-        lock_timeout=settings.lock_timeout,
-    )
-    if result.generated_password is not None and not rt.output.json:
-        if sys.stderr.isatty():
-            rt.output.err.print(
-                f"generated password for {result.admin_email} (shown once, not stored): "
-                f"[bold]{result.generated_password}[/]"
-            )
-        result = replace(result, generated_password=None)
+    result = core.seed(target, options, now=utc_now())
+    if result.admin_password is not None and not (rt.output.json or rt.output.err.is_terminal):
+        result = dataclasses.replace(result, admin_password=None)
     render.show(rt.output, result)
 
 
@@ -103,16 +102,15 @@ def _seed_scale(rt: Runtime, count: int, random_seed: int) -> None:
     scale.check_scale(count)
     settings = rt.settings
     target = rt.target()
-    show_progress = sys.stderr.isatty() and not (rt.output.quiet or rt.output.json)
-    if not show_progress:
-        result = scale.seed_scale(
-            target,
-            count=count,
-            random_seed=random_seed,
-            now=utc_now(),
-            environment=settings.environment,
-            lock_timeout=settings.lock_timeout,
-        )
+    kwargs = {
+        "count": count,
+        "random_seed": random_seed,
+        "now": utc_now(),
+        "environment": settings.environment,
+        "lock_timeout": settings.lock_timeout,
+    }
+    if rt.output.quiet or rt.output.json or not rt.output.err.is_terminal:
+        result = scale.seed_scale(target, **kwargs)  # type: ignore[arg-type]
     else:
         from rich.progress import Progress
 
@@ -120,11 +118,7 @@ def _seed_scale(rt: Runtime, count: int, random_seed: int) -> None:
             task = bar.add_task("synthetic users", total=count)
             result = scale.seed_scale(
                 target,
-                count=count,
-                random_seed=random_seed,
-                now=utc_now(),
-                environment=settings.environment,
-                lock_timeout=settings.lock_timeout,
                 progress=lambda done, _total: bar.update(task, completed=done),
+                **kwargs,  # type: ignore[arg-type]
             )
     render.show(rt.output, result)

@@ -1,9 +1,6 @@
-"""``lumidb setup``: the day-one command (local server, revisions, first seed)."""
+"""``lumidb setup``: day one in one command (local server, revisions, first seed)."""
 
 from __future__ import annotations
-
-import sys
-from dataclasses import replace
 
 import typer
 
@@ -17,41 +14,44 @@ def setup(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Prepare the database: start the local server if no DATABASE_URL, apply pending
-    revisions, seed only when the tables were just created (never on production).
+    """Start the local server (no DATABASE_URL), apply revisions, seed a new database.
 
-    Idempotent: safe in a container entrypoint or a CI step.
+    Seeds only when this run created the tables, never on production. Idempotent: safe in
+    a container entrypoint or a CI step.
 
     Example: uv run lumidb setup
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb import setup as preparing
-    from lumidb.target import resolve_target
+    import dataclasses
+
+    from lumidb import setup as core
+    from lumidb.seed import SeedOptions
     from lumidb.timespec import utc_now
 
     settings = rt.settings
-    resolved = resolve_target(settings)
-    for notice in resolved.notices:
-        rt.output.info(notice)
-    for warning in resolved.warnings:
-        rt.output.warn(warning)
     password = settings.admin_password
-    result = preparing.setup(
-        resolved.target,
-        now=utc_now(),
-        shell_environment=settings.environment,
-        environment_to_record=settings.environment_to_record,
-        admin_email=settings.admin_email,
-        admin_password=password.get_secret_value() if password is not None else None,
+    target = rt.target()
+    result = core.setup(
+        target,
+        embedded=settings.url_setting is None,
+        environment=settings.environment,
+        record_as=settings.environment_to_record,
         lock_timeout=settings.lock_timeout,
-        embedded=resolved.embedded,
+        seed_options=SeedOptions(
+            admin_email=settings.admin_email,
+            admin_password=password.get_secret_value() if password else None,
+            environment=settings.environment,
+        ),
+        backup_dir=settings.backup_dir,
+        now=utc_now(),
     )
-    seeded = result.seed
-    if seeded is not None and seeded.generated_password is not None and not rt.output.json:
-        if sys.stderr.isatty():
-            rt.output.err.print(
-                f"generated password for {seeded.admin_email} (shown once, not stored): "
-                f"[bold]{seeded.generated_password}[/]"
-            )
-        result = replace(result, seed=replace(seeded, generated_password=None))
+    seeded = result.seeded
+    if (
+        seeded is not None
+        and seeded.admin_password is not None
+        and not (rt.output.json or rt.output.err.is_terminal)
+    ):
+        result = dataclasses.replace(
+            result, seeded=dataclasses.replace(seeded, admin_password=None)
+        )
     render.show(rt.output, result)

@@ -214,3 +214,54 @@ def test_setup_seed_and_reset_on_pg15_over_tls(cli: Cli, pg15: Any) -> None:
         assert password not in setup.stdout + setup.stderr + run.stdout + run.stderr
     finally:
         pg15.drop_database(name)
+
+
+def test_terminate_connections_ends_the_applications_sessions(cli: Cli, db: DatabaseTarget) -> None:
+    add_data(db)
+    cli.use(db)
+    cli.setenv("LUMIDB_RESTORE_LOCK_TIMEOUT", "1")
+    app = psycopg.connect(**db.conninfo_params("nest-api"))
+    try:
+        app.execute("SELECT count(*) FROM users").fetchone()  # idle in transaction
+        plan = cli("reset", "--dry-run")
+        assert plan.exit_code == 0 and "nest-api" in plan.stdout + plan.stderr
+        done = cli("reset", "--yes", "--no-safety-backup", "--terminate-connections")
+        assert done.exit_code == 0, done.stderr
+        assert "nest-api" in done.stdout + done.stderr
+    finally:
+        app.close()
+    assert snapshot(db)[0][0] == 1 and snapshot(db)[0][2] is False
+
+
+def test_declined_at_a_terminal_changes_nothing(db: DatabaseTarget, tmp_path: Path) -> None:
+    import os
+    import pty
+
+    add_data(db)
+    env = clean_env(DATABASE_URL=url_of(db), LUMIDB_BACKUP_DIR=str(tmp_path / "b"))
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(tmp_path)
+        os.execve(LUMIDB, [LUMIDB, "reset", "--no-safety-backup"], env)  # noqa: S606
+    out = b""
+    deadline = time.monotonic() + 60
+    while b"[y/n]" not in out.lower() and time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.write(fd, b"n\n")
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 3, out.decode(errors="replace")
+    assert snapshot(db) == [(50, 0, True)]

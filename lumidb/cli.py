@@ -9,7 +9,16 @@ import typer
 from typer.core import TyperGroup
 
 from lumidb import __version__, exit_codes
-from lumidb.commands import backup, backups, migrate, restore, server
+from lumidb.commands import (
+    backup,
+    backups,
+    inactive,
+    migrate,
+    purge,
+    restore,
+    restore_inactive,
+    server,
+)
 from lumidb.commands import doctor as doctor_cmd
 from lumidb.commands.runtime import Runtime
 from lumidb.errors import LumidbError
@@ -71,6 +80,9 @@ app.command(name="doctor")(doctor_cmd.doctor)
 app.command(name="backup")(backup.backup)
 app.add_typer(backups.app, name="backups")
 app.command(name="restore-latest")(restore.restore_latest)
+app.command(name="purge")(purge.purge)
+app.command(name="restore-inactive")(restore_inactive.restore_inactive)
+app.command(name="inactive")(inactive.inactive)
 
 
 def _version(value: bool) -> None:

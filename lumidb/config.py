@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     restore_lock_timeout: float = Field(
         default=10.0, ge=0, validation_alias="LUMIDB_RESTORE_LOCK_TIMEOUT"
     )
+    purge_older_than: str = Field(default="0", validation_alias="LUMIDB_PURGE_OLDER_THAN")
+    purge_batch: int = Field(default=5000, ge=1, validation_alias="LUMIDB_PURGE_BATCH")
 
     @field_validator("database_url", "direct_url", "node_env", "lumidb_env", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,13 +36,15 @@ from lumidb.softdelete import (
     BatchProgress,
     Progress,
     Selection,
-    chunks,
     db_time,
     production_of,
     resolve_selection,
     scope_clause,
 )
 
+# How long one batch should hold its row locks, at most about (batches shrink to fit).
+TARGET_BATCH_S = 0.5
+FIRST_BATCH = 200
 # Not a bcrypt hash ("$2a$..."), so no password ever matches it.
 UNUSABLE_PASSWORD = "!purged-by-lumidb"  # noqa: S105 (not a secret: a non-hash)
 
@@ -125,13 +128,19 @@ def plan_purge(
             where, args = scope_clause("u.id", scope.user_ids)
             rows = conn.execute(
                 """
-                SELECT u.id, u.email, u.email LIKE %s,
-                       (SELECT count(*) FROM orders o WHERE o."userId" = u.id),
-                       (SELECT count(*) FROM skin_analyses s WHERE s."userId" = u.id)
-                FROM users u WHERE NOT u."isActive" AND u."updatedAt" <= %s"""
+                WITH c AS (
+                    SELECT u.id, u.email FROM users u
+                    WHERE NOT u."isActive" AND u."updatedAt" <= %s"""
                 + where
-                + " ORDER BY u.id",
-                (ANONYMISED_EMAIL_LIKE, cutoff, *args),
+                + """)
+                SELECT c.id, c.email, c.email LIKE %s, coalesce(o.n, 0), coalesce(s.n, 0)
+                FROM c
+                LEFT JOIN (SELECT o."userId", count(*) AS n FROM orders o JOIN c ON c.id = o."userId"
+                           GROUP BY 1) o ON o."userId" = c.id
+                LEFT JOIN (SELECT s."userId", count(*) AS n FROM skin_analyses s
+                           JOIN c ON c.id = s."userId" GROUP BY 1) s ON s."userId" = c.id
+                ORDER BY c.id""",
+                (cutoff, *args, ANONYMISED_EMAIL_LIKE),
             ).fetchall()
             for uid, email, anonymised, orders, user_scans in rows:
                 if orders and anonymised:
@@ -149,11 +158,15 @@ def plan_purge(
             where, args = scope_clause("p.id", scope.product_ids)
             for pid, sku, items in conn.execute(
                 """
-                SELECT p.id, p.sku,
-                       (SELECT count(*) FROM order_items i WHERE i."productId" = p.id)
-                FROM products p WHERE NOT p."isActive" AND p."updatedAt" <= %s"""
+                WITH c AS (
+                    SELECT p.id, p.sku FROM products p
+                    WHERE NOT p."isActive" AND p."updatedAt" <= %s"""
                 + where
-                + " ORDER BY p.id",
+                + """)
+                SELECT c.id, c.sku, coalesce(i.n, 0) FROM c
+                LEFT JOIN (SELECT i."productId", count(*) AS n FROM order_items i
+                           JOIN c ON c.id = i."productId" GROUP BY 1) i ON i."productId" = c.id
+                ORDER BY c.id""",
                 (cutoff, *args),
             ):
                 if items:
@@ -231,16 +244,14 @@ def purge(
         with connect(target, application_name="lumidb purge", autocommit=False) as conn:
             try:
                 users = plan.users_delete + plan.users_anonymise
-                for done, batch in _batched(users, options.batch_size):
-                    t0 = time.monotonic()
+                for batch in _Batches(users, options.batch_size):
                     with conn.transaction():
-                        _purge_users(conn, batch, cutoff, stamp, options.redact_orders, run)
-                    run.finished_batch("users", done, len(users), t0, progress)
-                for done, batch in _batched(plan.products_delete, options.batch_size):
-                    t0 = time.monotonic()
+                        _purge_users(conn, batch.ids, cutoff, stamp, options.redact_orders, run)
+                    run.finished_batch("users", batch, progress)
+                for batch in _Batches(plan.products_delete, options.batch_size):
                     with conn.transaction():
-                        _purge_products(conn, batch, cutoff, run)
-                    run.finished_batch("products", done, len(plan.products_delete), t0, progress)
+                        _purge_products(conn, batch.ids, cutoff, run)
+                    run.finished_batch("products", batch, progress)
             except KeyboardInterrupt:
                 raise OperationError(
                     f"interrupted after {run.batches} batch(es): those are committed, the "
@@ -283,23 +294,46 @@ class _Run:
         self.batches = 0
         self.longest = 0.0
 
-    def finished_batch(
-        self, table: str, done: int, total: int, t0: float, progress: Progress | None
-    ) -> None:
-        seconds = time.monotonic() - t0
+    def finished_batch(self, table: str, batch: _Batch, progress: Progress | None) -> None:
+        seconds = batch.finish()
         self.batches += 1
         self.longest = max(self.longest, seconds)
         if progress is not None:
-            progress(BatchProgress(table, done, total, seconds))
+            progress(BatchProgress(table, batch.done, batch.total, seconds))
 
 
-def _batched(ids: list[str], size: int) -> list[tuple[int, list[str]]]:
-    out = []
-    done = 0
-    for batch in chunks(ids, size):
-        done += len(batch)
-        out.append((done, batch))
-    return out
+class _Batch:
+    def __init__(self, owner: _Batches, ids: list[str], done: int) -> None:
+        self.owner, self.ids, self.done, self.total = owner, ids, done, len(owner.ids)
+        self.started = time.monotonic()
+
+    def finish(self) -> float:
+        seconds = time.monotonic() - self.started
+        self.owner.adapt(seconds)
+        return seconds
+
+
+class _Batches:
+    """Up to ``size`` ids per batch, fewer while batches take longer than ``TARGET_BATCH_S``.
+
+    Some deletes cost more per row than others (``order_items."productId"`` has no index,
+    so each product's RESTRICT check reads the whole table): shrinking the batch keeps
+    the time a batch holds its locks near the target whatever a row costs.
+    """
+
+    def __init__(self, ids: list[str], size: int) -> None:
+        self.ids, self.max_size, self.position = ids, size, 0
+        self.size = min(size, FIRST_BATCH)  # grows while batches stay short
+
+    def __iter__(self) -> Iterator[_Batch]:
+        while self.position < len(self.ids):
+            chunk = self.ids[self.position : self.position + self.size]
+            self.position += len(chunk)
+            yield _Batch(self, chunk, self.position)
+
+    def adapt(self, seconds: float) -> None:
+        wanted = int(self.size * TARGET_BATCH_S / max(seconds, 0.001))
+        self.size = max(1, min(self.max_size, 2 * self.size, wanted))
 
 
 def _purge_users(

@@ -424,7 +424,9 @@ def _purge_plan_view(output: Output, plan: _purge.PurgePlan) -> None:
     age = (
         "all soft-deleted rows"
         if not plan.older_than_seconds
-        else (f"rows soft-deleted before {plan.cutoff} ({_age_text(plan.older_than_seconds)} ago)")
+        else (
+            f"rows soft-deleted before {plan.cutoff[:19]} UTC ({_age_text(plan.older_than_seconds)} ago)"
+        )
     )
     say(f"purge  {escape(plan.database)}: {age}")
     for line in plan.not_soft_deleted:
@@ -498,6 +500,8 @@ def _reactivate_plan_view(output: Output, plan: _sd.ReactivatePlan) -> None:
         say(f"  [yellow]cannot restore[/] {escape(line)}")
     if plan.nothing_to_do:
         say("nothing to do")
+    elif plan.dry_run:
+        say("dry run: nothing was changed")
 
 
 @view("ReactivateResult")

@@ -202,9 +202,12 @@ def list_inactive(
             _inactive(uid, email, at, now, *_user_action(email, orders))
             for uid, email, at, orders in conn.execute(
                 """
-                SELECT u.id, u.email, u."updatedAt",
-                       (SELECT count(*) FROM orders o WHERE o."userId" = u.id)
-                FROM users u WHERE NOT u."isActive" ORDER BY u."updatedAt", u.id"""
+                SELECT u.id, u.email, u."updatedAt", coalesce(o.n, 0)
+                FROM users u
+                LEFT JOIN (SELECT o."userId", count(*) AS n FROM orders o
+                           JOIN users d ON d.id = o."userId" AND NOT d."isActive"
+                           GROUP BY 1) o ON o."userId" = u.id
+                WHERE NOT u."isActive" ORDER BY u."updatedAt", u.id"""
                 + cap
             )
         ]
@@ -212,9 +215,12 @@ def list_inactive(
             _inactive(pid, sku, at, now, *_product_action(items))
             for pid, sku, at, items in conn.execute(
                 """
-                SELECT p.id, p.sku, p."updatedAt",
-                       (SELECT count(*) FROM order_items i WHERE i."productId" = p.id)
-                FROM products p WHERE NOT p."isActive" ORDER BY p."updatedAt", p.id"""
+                SELECT p.id, p.sku, p."updatedAt", coalesce(i.n, 0)
+                FROM products p
+                LEFT JOIN (SELECT i."productId", count(*) AS n FROM order_items i
+                           JOIN products d ON d.id = i."productId" AND NOT d."isActive"
+                           GROUP BY 1) i ON i."productId" = p.id
+                WHERE NOT p."isActive" ORDER BY p."updatedAt", p.id"""
                 + cap
             )
         ]
@@ -269,6 +275,7 @@ class ReactivatePlan:
     product_skus: list[str]
     refused: list[str]  # "email: why"
     not_soft_deleted: list[str]
+    dry_run: bool = False
 
     @property
     def nothing_to_do(self) -> bool:

@@ -63,7 +63,9 @@ def restore_inactive(
         environment=settings.environment,
     )
     if dry_run or plan.nothing_to_do:
-        render.show(rt.output, plan)
+        from dataclasses import replace
+
+        render.show(rt.output, replace(plan, dry_run=dry_run))
         return
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(

@@ -265,3 +265,16 @@ def test_purge_cli_with_safety_backup_on_pg15(cli: Cli, pg15_db: DatabaseTarget)
     assert run.exit_code == 0, run.stderr
     assert Path(run.json()["safety_backup"]).is_file()
     assert ids(pg15_db, "users") == {"u-active", "u-orders"}
+
+
+def test_plan_says_production_and_redaction(cli: Cli, data: DatabaseTarget) -> None:
+    cli.setenv("LUMIDB_ENV", "production")
+    run = cli("purge", "--dry-run", "--redact-orders")
+    assert run.exit_code == 0, run.stderr
+    assert "PRODUCTION" in run.stdout
+    assert "clear addresses and notes of 1" in run.stdout
+    assert "PRODUCTION" in cli("restore-inactive", "--dry-run").stdout
+    assert cli("purge", "--redact-orders").exit_code == 3  # no terminal: refused
+    assert sql(data, 'SELECT "shippingAddress" FROM orders WHERE id = %s', ("o1",)) == [
+        ("ship addr",)
+    ]

@@ -9,8 +9,10 @@ snapshot that ``pg_dump`` dumps (``pg_export_snapshot()``), so they match exactl
 
 A backup takes no database lock (it only reads) but locks its folder, so overlapping
 cron runs never interleave. Data goes to a temporary name that is renamed only once
-complete; the manifest is written last. A failure, Ctrl-C or SIGTERM removes the
-temporary file, so nothing that looks like a backup is left behind.
+complete, after its manifest is in place (so a kill never leaves a data file without a
+manifest; a lone manifest is not a backup and the next run removes it). A failure,
+Ctrl-C or SIGTERM removes the temporary file, so nothing that looks like a backup is
+left behind. ``pg_dump`` dies with lumidb, even when lumidb is killed.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
@@ -32,6 +35,9 @@ from lumidb import __version__, backup_store, catalog
 from lumidb.backup_store import BackupEntry
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
+from lumidb.pgtools import dies_with_lumidb
+from lumidb.retention import SafetyRetention, by_database, prune_safety_backups, safety_reasons
+from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
     import psycopg
@@ -61,6 +67,7 @@ class BackupOptions:
     pg_bin_dir: Path | None = None
     environment: str = "development"
     verify: bool = False
+    safety_retention: SafetyRetention = field(default_factory=SafetyRetention)
 
 
 @dataclass(frozen=True)
@@ -251,9 +258,12 @@ def create_backup(
     target: DatabaseTarget,
     options: BackupOptions,
     *,
+    now: datetime,
     progress: Callable[[int], None] | None = None,
 ) -> BackupResult:
     """Dump ``target`` into ``options.backup_dir`` (``safety/`` for safety backups).
+
+    ``now`` is when the dump starts (UTC): it names the file and dates the manifest.
 
     Raises ``UsageError`` for a bad format or an unusable directory, ``ConnectionFailed``
     when the server cannot be reached, ``RefusedError`` when another backup holds the
@@ -278,7 +288,9 @@ def create_backup(
             backup_store.ensure_backup_dir(folder)
         with backup_store.backup_dir_lock(folder, wait=options.wait), _sigterm_raises():
             backup_store.remove_partials(folder)
-            started = datetime.now(UTC)
+            backup_store.remove_orphan_manifests(folder)
+            started = now.astimezone(UTC)
+            clock_started = time.monotonic()
             path = backup_store.new_backup_path(folder, target.dbname, extension, started)
             if options.format == "custom":
                 size, sha256, counts = _dump_custom(conn, target, suite, path, progress)
@@ -302,18 +314,13 @@ def create_backup(
                 "alembic_revision": source.alembic_revision,
                 "environment": source.environment,
                 "started_at": backup_store.format_time(started),
-                "finished_at": backup_store.format_time(datetime.now(UTC)),
+                "finished_at": backup_store.format_time(
+                    started + timedelta(seconds=time.monotonic() - clock_started)
+                ),
                 "row_counts": dict(sorted(counts.items())),
                 "lumidb_version": __version__,
             }
-            try:
-                backup_store.write_manifest(path, manifest)
-            except BaseException:
-                backup_store.partial_path_of(backup_store.manifest_path_of(path)).unlink(
-                    missing_ok=True
-                )
-                path.unlink(missing_ok=True)
-                raise
+            _publish_with_manifest(path, manifest)
             verification = None
             if options.verify:
                 verification = verify_entry(
@@ -322,7 +329,11 @@ def create_backup(
                     pg_bin_dir=options.pg_bin_dir,
                 )
             pruned: list[str] = []
-            if options.keep is not None and (verification is None or verification.ok):
+            if options.kind == backup_store.KIND_SAFETY:
+                pruned = prune_safety_backups(
+                    options.backup_dir, target.dbname, options.safety_retention, started
+                )
+            elif options.keep is not None and (verification is None or verification.ok):
                 pruned = _apply_keep(
                     options.backup_dir, options.kind, target.dbname, path, options.keep
                 )
@@ -392,17 +403,28 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _last_stderr_line(stderr: IO[bytes], target: DatabaseTarget) -> str:
+def _cause_line(stderr: IO[bytes], target: DatabaseTarget) -> str:
+    """The line of pg_dump's messages that says why it failed.
+
+    pg_dump writes ``pg_dump: error: ...`` (or a server's ``FATAL:``/``ERROR:``) and
+    then lines of context (``detail: Query was: ...``, ``hint: ...``): the cause is the
+    first error line, not the last line.
+    """
     stderr.seek(0)
-    lines = [line.strip() for line in stderr.read().decode("utf-8", "replace").splitlines() if line]
-    return target.scrub(lines[-1] if lines else "")
+    text = target.scrub(stderr.read().decode("utf-8", "replace"))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for marker in ("error:", "FATAL:", "ERROR:"):
+        for line in lines:
+            if marker in line:
+                return line
+    return lines[-1] if lines else ""
 
 
 def _failure(
     proc: subprocess.Popen[bytes] | None, stderr: IO[bytes], target: DatabaseTarget
 ) -> str:
     """Why pg_dump failed, in one line."""
-    line = _last_stderr_line(stderr, target)
+    line = _cause_line(stderr, target)
     code = proc.returncode if proc is not None else None
     if code is not None and code < 0:
         try:
@@ -429,20 +451,28 @@ def _translate(exc: BaseException, what: str) -> OperationError:
     return OperationError(f"{what} failed: {exc}")
 
 
-def _open_partial(path: Path) -> tuple[Path, int]:
+def _publish_with_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Make the complete temporary file of ``path`` a backup: manifest first, then data.
+
+    In that order a kill at any moment leaves either a temporary file (with perhaps a
+    manifest whose data file does not exist: not a backup) or the whole pair, never a
+    complete data file without a manifest; the next run removes the former. Any failure
+    here removes all three names.
+    """
     partial = backup_store.partial_path_of(path)
+    manifest_file = backup_store.manifest_path_of(path)
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, backup_store.FILE_MODE)
-    except OSError as exc:
-        raise UsageError(f"cannot write in {path.parent}: {exc.strerror or exc}") from None
-    return partial, fd
-
-
-def _publish(partial: Path, path: Path) -> None:
-    """Rename the complete temporary file to its name, and make the rename durable."""
-    partial.chmod(backup_store.FILE_MODE)
-    partial.replace(path)
-    backup_store.fsync_dir(path.parent)
+        backup_store.write_manifest(path, manifest)
+        partial.replace(path)
+        backup_store.fsync_dir(path.parent)
+    except BaseException as exc:
+        backup_store.partial_path_of(manifest_file).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        manifest_file.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, OperationError | UsageError):
+            raise
+        raise _translate(exc, "backup") from None
 
 
 def _compressor(compression: str) -> _Compressor:
@@ -468,7 +498,7 @@ def _dump_plain(
     progress: Callable[[int], None] | None,
 ) -> tuple[int, str, dict[str, int]]:
     """Stream pg_dump's plain output into ``path``: compress, hash and count on the way."""
-    partial, fd = _open_partial(path)
+    partial, fd = backup_store.create_partial(path)
     proc: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryFile() as stderr:
         try:
@@ -478,6 +508,7 @@ def _dump_plain(
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=target.child_env(application_name="lumidb backup"),
+                preexec_fn=dies_with_lumidb(),
                 bufsize=0,
             )
             assert proc.stdout is not None
@@ -523,7 +554,6 @@ def _dump_plain(
             os.fsync(fd)
             os.close(fd)
             fd = -1
-            _publish(partial, path)
         except BaseException as exc:
             if proc is not None:
                 _stop(proc)
@@ -557,8 +587,9 @@ def _dump_custom(
     progress: Callable[[int], None] | None,
 ) -> tuple[int, str, dict[str, int]]:
     """``pg_dump -Fc`` into ``path``; rows counted in the snapshot pg_dump dumps."""
-    partial, fd = _open_partial(path)
-    os.close(fd)
+    # pg_dump writes into the file lumidb created (its stdout), never opening a name
+    # itself: a regular file is seekable, so the archive keeps its data offsets.
+    partial, fd = backup_store.create_partial(path)
     proc: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryFile() as stderr:
         try:
@@ -571,12 +602,12 @@ def _dump_custom(
                     *_pg_dump_args(suite, target),
                     "--format=custom",
                     f"--snapshot={snapshot}",
-                    f"--file={partial}",
                 ],
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=fd,
                 stderr=stderr,
                 env=target.child_env(application_name="lumidb backup"),
+                preexec_fn=dies_with_lumidb(),
             )
             counts = catalog.row_counts(conn, target.schema)
             while True:
@@ -585,17 +616,22 @@ def _dump_custom(
                     break
                 except subprocess.TimeoutExpired:
                     if progress is not None:
-                        progress(_size(partial))
+                        progress(os.fstat(fd).st_size)
             conn.execute("COMMIT")
             if proc.returncode != 0:
                 raise OperationError(
                     "pg_dump failed: " + _failure(proc, stderr, target) + "; no backup was kept"
                 )
-            size, sha256 = _fsync_and_hash(partial)
-            _publish(partial, path)
+            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            os.close(fd)
+            fd = -1
+            sha256 = backup_store.file_sha256(partial)
         except BaseException as exc:
             if proc is not None:
                 _stop(proc)
+            if fd >= 0:
+                os.close(fd)
             partial.unlink(missing_ok=True)
             if isinstance(exc, OperationError | UsageError):
                 raise
@@ -603,23 +639,6 @@ def _dump_custom(
     if progress is not None:
         progress(size)
     return size, sha256, counts
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _fsync_and_hash(path: Path) -> tuple[int, str]:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        size = os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-    return size, backup_store.file_sha256(path)
 
 
 # --- retention ----------------------------------------------------------------------
@@ -641,6 +660,7 @@ def _apply_keep(backup_dir: Path, kind: str, database: str, made: Path, keep: in
 @dataclass(frozen=True)
 class PruneItem:
     file: str
+    backup_kind: str
     database: str | None
     started_at: str | None
     reason: str
@@ -654,6 +674,7 @@ class PrunePlan:
     keep_last: int
     keep_daily: int
     keep_weekly: int
+    safety_retention: SafetyRetention
     dry_run: bool
     keep: list[PruneItem]
     delete: list[PruneItem]
@@ -666,6 +687,8 @@ def prune_backups(
     keep_last: int,
     keep_daily: int = 0,
     keep_weekly: int = 0,
+    safety_retention: SafetyRetention | None = None,
+    now: datetime,
     dry_run: bool = False,
     wait: bool = False,
 ) -> PrunePlan:
@@ -673,26 +696,30 @@ def prune_backups(
 
     Keeps the newest ``keep_last``, the newest of each of the ``keep_daily`` most recent
     days and of each of the ``keep_weekly`` most recent ISO weeks (UTC), and always the
-    newest backup whose checksum matches. Safety and legacy files are not touched.
+    newest backup whose checksum matches. Safety backups follow their own rule
+    (``retention.SafetyRetention``, ages at ``now``); legacy files are not touched.
     """
+    rule = safety_retention or SafetyRetention()
     if keep_last < 1:
         raise UsageError("--keep-last must be at least 1")
     if keep_daily < 0 or keep_weekly < 0:
         raise UsageError("--keep-daily and --keep-weekly cannot be negative")
     backup_dir = backup_dir.absolute()
     if not backup_dir.is_dir():
-        return PrunePlan(str(backup_dir), keep_last, keep_daily, keep_weekly, dry_run, [], [], [])
+        return PrunePlan(
+            str(backup_dir), keep_last, keep_daily, keep_weekly, rule, dry_run, [], [], []
+        )
     with backup_store.backup_dir_lock(backup_dir, wait=wait):
         entries = backup_store.list_backups(backup_dir, kinds={backup_store.KIND_BACKUP})
-        by_database: dict[str, list[BackupEntry]] = {}
-        for entry in entries:
-            database = str((entry.manifest or {}).get("database", ""))
-            by_database.setdefault(database, []).append(entry)
+        safety = backup_store.list_backups(backup_dir, kinds={backup_store.KIND_SAFETY})
         keep: list[PruneItem] = []
         delete: list[PruneItem] = []
         doomed: list[BackupEntry] = []
-        for group in by_database.values():
-            reasons = _gfs_reasons(group, keep_last, keep_daily, keep_weekly)
+        groups = [
+            (group, _gfs_reasons(group, keep_last, keep_daily, keep_weekly))
+            for group in by_database(entries).values()
+        ] + [(group, safety_reasons(group, rule, now)) for group in by_database(safety).values()]
+        for group, reasons in groups:
             for entry in group:
                 reason = reasons.get(entry.path)
                 if reason is None:
@@ -706,7 +733,7 @@ def prune_backups(
                 backup_store.delete_backup(entry)
                 deleted.append(str(entry.path))
     return PrunePlan(
-        str(backup_dir), keep_last, keep_daily, keep_weekly, dry_run, keep, delete, deleted
+        str(backup_dir), keep_last, keep_daily, keep_weekly, rule, dry_run, keep, delete, deleted
     )
 
 
@@ -740,6 +767,7 @@ def _item(entry: BackupEntry, reason: str) -> PruneItem:
     started = entry.started_at
     return PruneItem(
         file=str(entry.path),
+        backup_kind=entry.kind,
         database=(entry.manifest or {}).get("database"),
         started_at=backup_store.format_time(started) if started else None,
         reason=reason,
@@ -769,9 +797,8 @@ class BackupListing:
     backups: list[BackupSummary]
 
 
-def list_backup_summaries(backup_dir: Path) -> BackupListing:
-    """Every backup, newest first, with its checksum state (reads every file once)."""
-    now = datetime.now(UTC)
+def list_backup_summaries(backup_dir: Path, *, now: datetime) -> BackupListing:
+    """Every backup, newest first, with its checksum state and age at ``now`` (reads every file)."""
     backup_dir = backup_dir.absolute()
     summaries = []
     for entry in backup_store.list_backups(backup_dir):
@@ -783,7 +810,7 @@ def list_backup_summaries(backup_dir: Path) -> BackupListing:
                 backup_kind=entry.kind,
                 database=(entry.manifest or {}).get("database"),
                 started_at=backup_store.format_time(started) if started else None,
-                age_seconds=round((now - entry.when).total_seconds(), 3),
+                age_seconds=age_seconds(entry.when, now),
                 size=entry.size,
                 format=entry.format,
                 compression=entry.compression,

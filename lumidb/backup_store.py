@@ -1,7 +1,8 @@
 """The one layout of backup files: names, manifests, listing, checksums, the folder lock.
 
 A backup is a data file and, beside it, ``<file>.manifest.json``; the pair is a backup
-only once the manifest exists (it is written last). Data is written under a temporary
+only once both exist (the manifest is put in place first and deleted last, so a kill
+leaves at most a lone manifest, never a lone data file). Data is written under a temporary
 name (``.<name>.partial``) that nothing here ever takes for a backup, so a failed,
 interrupted or killed dump never looks like one. The old scripts' ``backup-*.sql``
 files (no manifest) are listed as ``legacy``. Safety backups (undo copies taken before
@@ -10,11 +11,13 @@ a destructive command) live in ``<dir>/safety/`` and are kept apart everywhere.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -70,7 +73,7 @@ class BackupEntry:
 
     @property
     def when(self) -> datetime:
-        """The time used for ordering: the manifest's start, else the file's mtime."""
+        """The time used for ordering and retention (UTC): the manifest's start, else the mtime."""
         started = self.started_at
         if started is not None:
             return started
@@ -153,7 +156,7 @@ def parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def folder_for(backup_dir: Path, kind: str) -> Path:
@@ -244,19 +247,55 @@ def ensure_backup_dir(folder: Path) -> list[str]:
         return []
     if problem.fatal:
         raise UsageError(problem.message, hint=problem.fix)
+    mode = folder.stat().st_mode & 0o777
+    if folder.stat().st_uid == os.geteuid() and not list_backups(folder):
+        # ours and no backup in it yet (git checks `backups/` out 0755): tighten it
+        try:
+            folder.chmod(DIR_MODE)
+        except OSError:
+            pass
+        else:
+            return [
+                f"tightened backup directory {folder} from mode {mode:04o} to 0700 "
+                "(it holds no backups yet; backups hold all the data)"
+            ]
     return [f"{problem.message}: {problem.fix}"]
 
 
-@contextmanager
-def _dir_lock(backup_dir: Path, wait: bool) -> Iterator[None]:
+def _open_lock_file(backup_dir: Path) -> int:
+    """Open (or create) the folder's lock file, never through a link.
+
+    The lock file is truncated to hold the holder's pid, so a symbolic or hard link
+    planted at its name would truncate another file: both are refused (exit 2).
+    """
+    lock = backup_dir / LOCK_NAME
     try:
         backup_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-        fd = os.open(backup_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, FILE_MODE)
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(
+                f"the lock file {lock} is a symbolic link; lumidb never writes through one",
+                hint=f"remove it (rm {lock}) and check who put it there",
+            ) from None
         raise UsageError(
             f"cannot use backup directory {backup_dir}: {exc.strerror or exc}",
             hint="set LUMIDB_BACKUP_DIR to a folder you can write",
         ) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        what = "is not a regular file" if not stat.S_ISREG(info.st_mode) else "has other links"
+        raise UsageError(
+            f"the lock file {lock} {what}; lumidb never writes through one",
+            hint=f"remove it (rm {lock}) and check who put it there",
+        )
+    return fd
+
+
+@contextmanager
+def _dir_lock(backup_dir: Path, wait: bool) -> Iterator[None]:
+    fd = _open_lock_file(backup_dir)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -291,19 +330,64 @@ def backup_dir_lock(backup_dir: Path, *, wait: bool) -> AbstractContextManager[N
 
 
 def remove_partials(folder: Path) -> list[Path]:
-    """Remove temporary files left by killed runs; call it under the folder's lock."""
+    """Remove temporary files (and links planted at temporary names) left by killed runs.
+
+    Call it under the folder's lock.
+    """
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for path in folder.iterdir():
         name = path.name
-        if name.startswith(PARTIAL_PREFIX) and name.endswith(PARTIAL_SUFFIX) and path.is_file():
+        if not (name.startswith(PARTIAL_PREFIX) and name.endswith(PARTIAL_SUFFIX)):
+            continue
+        if path.is_symlink() or path.is_file():
             try:
                 path.unlink()
                 removed.append(path)
             except FileNotFoundError:
                 pass
     return removed
+
+
+_BACKUP_NAME_RE = re.compile(
+    r"^.+-\d{8}T\d{6}\.\d{3}Z(?:\.sql(?:\.zst|\.gz)?|\.dump)" + re.escape(MANIFEST_SUFFIX) + "$"
+)
+
+
+def remove_orphan_manifests(folder: Path) -> list[Path]:
+    """Remove manifests of lumidb backups whose data file does not exist.
+
+    A backup's manifest is written before its data file is renamed into place, and
+    deleted after it, so a run killed in between leaves such a manifest (never a data
+    file without one). Alone, it is not a backup. Call it under the folder's lock.
+    """
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        if not _BACKUP_NAME_RE.match(path.name):
+            continue
+        data = path.with_name(path.name.removesuffix(MANIFEST_SUFFIX))
+        if not os.path.lexists(data):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def create_partial(path: Path) -> tuple[Path, int]:
+    """Create the temporary file of the backup at ``path``: a new file (0600), or an error.
+
+    ``O_EXCL`` and ``O_NOFOLLOW``: whatever already sits at the temporary name (a
+    leftover, a planted link) is never opened, so no other file is ever written.
+    """
+    partial = partial_path_of(path)
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
+    except OSError as exc:
+        raise UsageError(f"cannot write in {path.parent}: {exc.strerror or exc}") from None
+    os.fchmod(fd, FILE_MODE)
+    return partial, fd
 
 
 def fsync_dir(folder: Path) -> None:
@@ -319,7 +403,8 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
     target = manifest_path_of(path)
     temporary = partial_path_of(target)
     data = (json.dumps(manifest, indent=2, sort_keys=False) + "\n").encode()
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    temporary.unlink(missing_ok=True)  # a leftover or a planted link: never written through
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, FILE_MODE)
     try:
         os.write(fd, data)
         os.fsync(fd)
@@ -331,9 +416,10 @@ def write_manifest(path: Path, manifest: dict[str, Any]) -> Path:
 
 
 def delete_backup(entry: BackupEntry) -> None:
-    """Remove a backup: the manifest first (so a half-deleted pair is never a backup)."""
-    entry.manifest_path.unlink(missing_ok=True)
+    """Remove a backup: the data file first, so a half-deleted pair is a lone manifest
+    (not a backup, and removed by the next backup run), never a data file without one."""
     entry.path.unlink(missing_ok=True)
+    entry.manifest_path.unlink(missing_ok=True)
 
 
 # --- reading ------------------------------------------------------------------------

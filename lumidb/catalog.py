@@ -124,35 +124,50 @@ def row_counts(conn: Any, schema: str) -> dict[str, int]:
     return counts
 
 
-def differences(expected: Catalog, actual: Catalog) -> list[str]:
-    """Every way ``actual`` differs from ``expected``, one readable line each."""
+def differences(expected: Catalog, actual: Catalog, *, reference: str = "the schema") -> list[str]:
+    """Every way ``actual`` (the database) differs from ``expected`` (``reference``, e.g.
+    ``revision 0001``), one readable line each."""
     found: list[str] = []
-    _compare(found, "enum type", expected.enums, actual.enums)
+    _compare(found, "enum type", expected.enums, actual.enums, reference=reference)
     for table in sorted(expected.columns.keys() | actual.columns.keys()):
         if table not in actual.columns:
-            found.append(f"table {table} is missing")
+            found.append(f"table {table} is missing: {reference} has it, the database does not")
         elif table not in expected.columns:
-            found.append(f"table {table} is not in the schema")
+            found.append(f"the database has a table {table} that {reference} does not")
         else:
             _compare(
-                found, f"column {table}.", expected.columns[table], actual.columns[table], joiner=""
+                found,
+                f"column {table}.",
+                expected.columns[table],
+                actual.columns[table],
+                joiner="",
+                reference=reference,
             )
-    _compare(found, "index", expected.indexes, actual.indexes)
-    _compare(found, "constraint", expected.constraints, actual.constraints)
+    _compare(found, "index", expected.indexes, actual.indexes, reference=reference)
+    _compare(found, "constraint", expected.constraints, actual.constraints, reference=reference)
     return found
 
 
 def _compare(
-    found: list[str], kind: str, expected: dict[str, Any], actual: dict[str, Any], joiner: str = " "
+    found: list[str],
+    kind: str,
+    expected: dict[str, Any],
+    actual: dict[str, Any],
+    joiner: str = " ",
+    *,
+    reference: str,
 ) -> None:
+    article = "an" if kind[0] in "aeiou" else "a"
     for name in sorted(expected.keys() | actual.keys()):
         label = f"{kind}{joiner}{name}"
         if name not in actual:
-            found.append(f"{label} is missing")
+            found.append(f"{label} is missing: {reference} has it, the database does not")
         elif name not in expected:
-            found.append(f"{label} is not in the schema")
+            found.append(f"the database has {article} {label} that {reference} does not")
         elif expected[name] != actual[name]:
-            found.append(f"{label} is {_show(actual[name])}, expected {_show(expected[name])}")
+            found.append(
+                f"{label} is {_show(actual[name])} in the database, {_show(expected[name])} in {reference}"
+            )
 
 
 def _show(value: Any) -> str:

@@ -6,7 +6,7 @@ import traceback
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from lumidb import __version__, exit_codes
 from lumidb.commands import (
@@ -14,6 +14,7 @@ from lumidb.commands import (
     backups,
     inactive,
     migrate,
+    psql,
     purge,
     restore,
     restore_inactive,
@@ -23,9 +24,36 @@ from lumidb.commands import doctor as doctor_cmd
 from lumidb.commands.runtime import Runtime
 from lumidb.errors import LumidbError
 
+_typer_display_type_rich = TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self: TyperOption, ctx: Any) -> str | None:
+    """Typer 0.29 prints ``<bool>`` after every flag in ``--help``, as if it took a value."""
+    return None if self.is_flag else _typer_display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_shows_no_type  # type: ignore[method-assign]
+
+
+# Options each command takes for itself, which users often put before the command.
+COMMAND_OPTIONS = frozenset({"--json", "--quiet", "-q", "--yes", "-y", "--dry-run"})
+
 
 class LumidbGroup(TyperGroup):
     """Turns lumidb's errors into one line on stderr and their exit code."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        """``lumidb --json backups list``: say where the option goes (exit 2)."""
+        if ctx.parent is None:
+            for arg in args:
+                if not arg.startswith("-"):
+                    break
+                if arg in COMMAND_OPTIONS:
+                    rest = " ".join(a for a in args if a != arg)
+                    example = f"lumidb {rest} {arg}" if rest else f"lumidb COMMAND {arg}"
+                    typer.echo(f"error: {arg} goes after the command: {example}", err=True)
+                    raise typer.Exit(exit_codes.USAGE)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -71,7 +99,7 @@ app = typer.Typer(
     help="Database operations for LumiAI on PostgreSQL: migrate, back up, restore, seed, purge.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(migrate.app, name="migrate")
@@ -80,6 +108,7 @@ app.command(name="doctor")(doctor_cmd.doctor)
 app.command(name="backup")(backup.backup)
 app.add_typer(backups.app, name="backups")
 app.command(name="restore-latest")(restore.restore_latest)
+app.command(name="psql")(psql.psql)
 app.command(name="purge")(purge.purge)
 app.command(name="restore-inactive")(restore_inactive.restore_inactive)
 app.command(name="inactive")(inactive.inactive)

@@ -1,8 +1,14 @@
-"""Settings: read once from the environment, then from ``.env`` in the current directory.
+"""Settings: read once from the environment, then from ``.env`` in the project root.
 
 The LumiAI application's own ``.env`` works as it is: ``DATABASE_URL`` (Prisma's form
 included), ``DIRECT_URL`` and ``NODE_ENV`` are read under their usual names; lumidb's
 own settings carry the ``LUMIDB_`` prefix.
+
+The project root is found as git and uv find theirs (``find_project_root``), so lumidb
+works the same from any subfolder: ``.env``, the local server's ``.lumidb/`` and the
+default ``backups/`` all live there. A relative ``LUMIDB_BACKUP_DIR`` or
+``LUMIDB_STATE_DIR`` set in the environment is relative to the current folder (as any
+path typed in a shell is); one written in the root's ``.env`` is relative to the root.
 """
 
 from __future__ import annotations
@@ -10,14 +16,34 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lumidb.errors import UsageError
 
+if TYPE_CHECKING:
+    from lumidb.retention import SafetyRetention
+
 ENV_FILE = ".env"
+STATE_DIR_NAME = ".lumidb"
+BACKUP_DIR_NAME = "backups"
+ROOT_MARKERS = (".git", "pyproject.toml")
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The project root: the nearest folder upwards holding ``.lumidb/``, else ``.git`` or
+    ``pyproject.toml``, else the current folder (``start``)."""
+    here = (start or Path.cwd()).absolute()
+    candidates = [here, *here.parents]
+    for folder in candidates:
+        if (folder / STATE_DIR_NAME).is_dir():
+            return folder
+    for folder in candidates:
+        if any((folder / marker).exists() for marker in ROOT_MARKERS):
+            return folder
+    return here
 
 
 class Environment(StrEnum):
@@ -40,9 +66,9 @@ class Settings(BaseSettings):
     direct_url: SecretStr | None = Field(default=None, validation_alias="DIRECT_URL")
     node_env: str | None = Field(default=None, validation_alias="NODE_ENV")
     lumidb_env: str | None = Field(default=None, validation_alias="LUMIDB_ENV")
-    backup_dir: Path = Field(default=Path("backups"), validation_alias="LUMIDB_BACKUP_DIR")
+    backup_dir: Path = Field(default=Path(BACKUP_DIR_NAME), validation_alias="LUMIDB_BACKUP_DIR")
     backup_keep: int | None = Field(default=None, ge=1, validation_alias="LUMIDB_BACKUP_KEEP")
-    state_dir: Path = Field(default=Path(".lumidb"), validation_alias="LUMIDB_STATE_DIR")
+    state_dir: Path = Field(default=Path(STATE_DIR_NAME), validation_alias="LUMIDB_STATE_DIR")
     pg_bin_dir: Path | None = Field(default=None, validation_alias="LUMIDB_PG_BIN_DIR")
     lock_timeout: float = Field(
         default=30.0, ge=0, validation_alias=AliasChoices("LUMIDB_LOCK_TIMEOUT")
@@ -51,26 +77,81 @@ class Settings(BaseSettings):
     restore_lock_timeout: float = Field(
         default=10.0, ge=0, validation_alias="LUMIDB_RESTORE_LOCK_TIMEOUT"
     )
+    safety_keep_last: int = Field(default=5, ge=1, validation_alias="LUMIDB_SAFETY_KEEP_LAST")
+    safety_keep_days: int = Field(default=7, ge=0, validation_alias="LUMIDB_SAFETY_KEEP_DAYS")
+    safety_max: int = Field(default=20, ge=1, validation_alias="LUMIDB_SAFETY_MAX")
+    admin_email: str = Field(default="admin@lumiai.com", validation_alias="LUMIDB_ADMIN_EMAIL")
+    admin_password: SecretStr | None = Field(default=None, validation_alias="LUMIDB_ADMIN_PASSWORD")
     purge_older_than: str = Field(default="0", validation_alias="LUMIDB_PURGE_OLDER_THAN")
     purge_batch: int = Field(default=5000, ge=1, validation_alias="LUMIDB_PURGE_BATCH")
 
-    @field_validator("database_url", "direct_url", "node_env", "lumidb_env", mode="before")
+    @property
+    def safety_retention(self) -> SafetyRetention:
+        """How many safety backups stay (``LUMIDB_SAFETY_*``)."""
+        from lumidb.retention import SafetyRetention
+
+        return SafetyRetention(
+            keep_last=self.safety_keep_last,
+            keep_days=self.safety_keep_days,
+            max_count=max(self.safety_max, self.safety_keep_last),
+        )
+
+    @field_validator(
+        "database_url", "direct_url", "node_env", "lumidb_env", "admin_password", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def environment(self) -> Environment:
-        """``LUMIDB_ENV``, else ``NODE_ENV``, else development."""
-        raw = self.lumidb_env or self.node_env or Environment.DEVELOPMENT.value
+        """What the shell says: production when ``LUMIDB_ENV`` or ``NODE_ENV`` says so.
+
+        The two are checked independently (``LUMIDB_ENV=development NODE_ENV=production``
+        is production). A ``NODE_ENV`` lumidb does not know (``staging``, ``qa``, common in
+        Node apps) is guarded like production; ``LUMIDB_ENV`` must be one of lumidb's
+        values. Otherwise ``LUMIDB_ENV``, else ``NODE_ENV``, else development.
+        """
+        lumidb_env = self._lumidb_env()
+        node_env = self._node_env()
+        if Environment.PRODUCTION in (lumidb_env, node_env):
+            return Environment.PRODUCTION
+        return lumidb_env or node_env or Environment.DEVELOPMENT
+
+    @property
+    def environment_source(self) -> str:
+        """Which variable made the shell's environment what it is, for messages."""
+        if self._lumidb_env() is Environment.PRODUCTION:
+            return f"LUMIDB_ENV={self.lumidb_env}"
+        node_env = self._node_env()
+        if node_env is Environment.PRODUCTION:
+            known = (self.node_env or "").strip().lower() == Environment.PRODUCTION.value
+            return f"NODE_ENV={self.node_env}" + (
+                "" if known else " (unknown to lumidb, so guarded like production)"
+            )
+        if self.lumidb_env:
+            return f"LUMIDB_ENV={self.lumidb_env}"
+        return f"NODE_ENV={self.node_env}" if self.node_env else "the default (development)"
+
+    def _lumidb_env(self) -> Environment | None:
+        if self.lumidb_env is None:
+            return None
         try:
-            return Environment(raw.strip().lower())
+            return Environment(self.lumidb_env.strip().lower())
         except ValueError:
-            source = "LUMIDB_ENV" if self.lumidb_env else "NODE_ENV"
             allowed = ", ".join(e.value for e in Environment)
             raise UsageError(
-                f"{source}={raw!r} is not an environment lumidb knows; use one of {allowed}"
+                f"LUMIDB_ENV={self.lumidb_env!r} is not an environment lumidb knows; "
+                f"use one of {allowed}"
             ) from None
+
+    def _node_env(self) -> Environment | None:
+        if self.node_env is None:
+            return None
+        try:
+            return Environment(self.node_env.strip().lower())
+        except ValueError:
+            return Environment.PRODUCTION
 
     @property
     def url_setting(self) -> tuple[str, str] | None:
@@ -82,21 +163,43 @@ class Settings(BaseSettings):
         return None
 
 
-def load_settings() -> Settings:
-    """Build the settings once; a bad value is a usage error (exit 2) that names the variable."""
+def load_settings(root: Path | None = None) -> Settings:
+    """Build the settings once; a bad value is a usage error (exit 2) that names the variable.
+
+    ``.env`` is read from the project root; the state and backup folders are made
+    absolute (see the module's docstring for what a relative one is relative to).
+    """
+    root = root or find_project_root()
     try:
-        return Settings()
+        settings = Settings(_env_file=root / ENV_FILE)  # type: ignore[call-arg]
     except ValidationError as exc:
         first = exc.errors()[0]
         where = str(first["loc"][0]) if first["loc"] else "settings"
         raise UsageError(f"invalid setting {where}: {first['msg']}") from None
+    sources = setting_sources(["LUMIDB_STATE_DIR", "LUMIDB_BACKUP_DIR"], root=root)
+    return settings.model_copy(
+        update={
+            "state_dir": _anchored(settings.state_dir, sources["LUMIDB_STATE_DIR"], root),
+            "backup_dir": _anchored(settings.backup_dir, sources["LUMIDB_BACKUP_DIR"], root),
+        }
+    )
 
 
-def setting_sources(names: list[str]) -> dict[str, str]:
+def _anchored(path: Path, source: str, root: Path) -> Path:
+    """An absolute path: ``~`` expanded; relative to the current folder when it came from the
+    environment, to the project root when it came from ``.env`` or is the default."""
+    path = path.expanduser()
+    if path.is_absolute():
+        return path
+    return (Path.cwd() / path) if source == "environment" else (root / path)
+
+
+def setting_sources(names: list[str], *, root: Path | None = None) -> dict[str, str]:
     """Where each named variable came from: ``environment``, ``.env`` or ``default``."""
     from dotenv import dotenv_values
 
-    file_values = dotenv_values(ENV_FILE) if Path(ENV_FILE).is_file() else {}
+    env_file = (root or find_project_root()) / ENV_FILE
+    file_values = dotenv_values(env_file) if env_file.is_file() else {}
     sources: dict[str, str] = {}
     for name in names:
         if os.environ.get(name):

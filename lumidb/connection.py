@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, urlsplit
 
 from lumidb.errors import ConnectionFailed, UsageError
 
@@ -125,12 +125,18 @@ class DatabaseTarget:
         return params
 
     def child_dsn(self) -> str:
-        """A libpq keyword/value string for child programs' ``--dbname``: no password."""
+        """A libpq keyword/value string for child programs' ``--dbname``: no password.
+
+        Built by libpq's own rules (``psycopg.conninfo.make_conninfo``), so a value holding
+        a space, a tab, a quote or a backslash stays one value and cannot add settings.
+        """
+        from psycopg.conninfo import make_conninfo
+
         params = self.conninfo_params()
         params.pop("password", None)
         params.pop("options", None)
         params.pop("application_name", None)
-        return " ".join(f"{k}={_quote_conninfo(str(v))}" for k, v in params.items())
+        return make_conninfo("", **{k: str(v) for k, v in params.items()})
 
     def child_env(self, application_name: str = "lumidb") -> dict[str, str]:
         """The environment of a child program: the password travels here, never in argv."""
@@ -167,26 +173,13 @@ def parse_database_url(
 
     A malformed URL raises ``UsageError`` naming the problem without the password.
     """
-    try:
-        parts = urlsplit(url.strip())
-        port_text = parts.port
-    except ValueError as exc:
-        reason = str(exc).split(":")[0]
-        raise UsageError(
-            f"{source} is malformed: {reason}", hint="check the host and port"
-        ) from None
-    if parts.scheme not in {"postgresql", "postgres"}:
-        shown = parts.scheme or "(none)"
-        raise UsageError(
-            f"{source} must start with postgresql:// (its scheme is {shown})",
-            hint="use the form postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
-        )
+    parts = _split_url(url.strip(), source)
     query = parse_qsl(parts.query, keep_blank_values=True)
     params: dict[str, str] = {}
     schema = "public"
     pgbouncer = False
     host = unquote(parts.hostname or "")
-    port = port_text or 5432
+    port = parts.port or 5432
     valid = _libpq_keywords()
     for key, value in query:
         if key == "schema":
@@ -198,8 +191,11 @@ def parse_database_url(
         elif key == "host":
             host = value
         elif key == "port":
-            if not value.isdigit():
-                raise UsageError(f"{source} is malformed: port {value!r} is not a number")
+            if not value.isdigit() or not 0 < int(value) < 65536:
+                raise UsageError(
+                    f"{source} is malformed: the port in its query string is not a number "
+                    "from 1 to 65535"
+                )
             port = int(value)
         elif key in _RESERVED_PARAMS:
             raise UsageError(f"{source}: put {key} in the URL itself, not in its query string")
@@ -234,6 +230,54 @@ def parse_database_url(
     )
 
 
+ENCODE_HINT = (
+    "percent-encode special characters in the password: / as %2F, ? as %3F, # as %23, "
+    "@ as %40, : as %3A, % as %25"
+)
+
+
+def _split_url(url: str, source: str) -> SplitResult:
+    """Split a URL, refusing one whose parts cannot be told apart.
+
+    An unencoded ``/``, ``?`` or ``#`` in the password ends the host part early and
+    pushes the rest of the password into the port, the path, the query or the fragment.
+    The errors here name the part that failed and quote nothing after ``scheme://``,
+    since any of it may be the password.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise UsageError(
+            f"{source} is malformed: its host part cannot be read", hint=ENCODE_HINT
+        ) from None
+    if parts.scheme not in {"postgresql", "postgres"}:
+        shown = parts.scheme if parts.scheme and "://" in url else "(none)"
+        raise UsageError(
+            f"{source} must start with postgresql:// (its scheme is {shown})",
+            hint="use the form postgresql://USER:PASSWORD@HOST:PORT/DATABASE",
+        )
+    if "@" in parts.path or "@" in parts.query or "@" in parts.fragment:
+        raise UsageError(
+            f"{source} is malformed: an '@' comes after the host part, so the user or "
+            "password holds a '/', '?' or '#' that is not percent-encoded",
+            hint=ENCODE_HINT,
+        )
+    if "#" in url:
+        raise UsageError(
+            f"{source} is malformed: it holds a '#', which ends a URL "
+            "(in a password it must be percent-encoded)",
+            hint=ENCODE_HINT,
+        )
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise UsageError(
+            f"{source} is malformed: its port is not a number from 1 to 65535",
+            hint="check the port after the host; " + ENCODE_HINT,
+        ) from None
+    return parts
+
+
 def _libpq_keywords() -> frozenset[str]:
     from psycopg import pq
 
@@ -243,12 +287,6 @@ def _libpq_keywords() -> frozenset[str]:
 def quote_ident(name: str) -> str:
     """A PostgreSQL identifier, double-quoted: the one place lumidb quotes names."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def _quote_conninfo(value: str) -> str:
-    if value and all(c not in value for c in " '\\"):
-        return value
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def describe_connect_error(target: DatabaseTarget, exc: BaseException) -> ConnectionFailed:

@@ -8,12 +8,22 @@ so output stays readable in a log file.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
+
+
+def _width(stream: Any) -> int | None:
+    """A terminal's own width; elsewhere ``COLUMNS`` when set (as a person may, to see what
+    an 80-column terminal shows), else 200 so logs keep whole lines."""
+    if stream.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 200
 
 
 def _make_console(*, stderr: bool) -> Console:
@@ -23,7 +33,7 @@ def _make_console(*, stderr: bool) -> Console:
         stderr=stderr,
         highlight=False,
         soft_wrap=True,
-        width=None if stream.isatty() else 200,
+        width=_width(stream),
     )
 
 

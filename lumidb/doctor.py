@@ -57,7 +57,8 @@ def run_doctor(settings: Settings) -> DoctorReport:
         checks.append(Check("configuration", False, str(exc.message), exc.hint))
 
     try:
-        resolved = resolve_target(settings)
+        # never creates nor starts the local server: a stopped one is reported as such
+        resolved = resolve_target(settings, start_embedded=False)
     except LumidbError as exc:
         checks.append(Check("database URL", False, exc.message, exc.hint or "fix DATABASE_URL"))
         checks.append(_backup_dir_check(settings))

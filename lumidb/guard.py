@@ -85,8 +85,12 @@ def record_environment(
     return before, after
 
 
-def refuse_on_production(record: EnvironmentRecord, action: str) -> None:
-    """For development-only commands: refuse outright on production."""
+def refuse_on_production(record: EnvironmentRecord, action: str, *, hint: str) -> None:
+    """For development-only commands: refuse outright on production (exit 3).
+
+    ``hint`` says what to do instead; it differs per command (``migrate deploy`` for the
+    development flow, nothing at all for ``reset``).
+    """
     if record.is_production:
         where = (
             "the database is recorded as production"
@@ -94,6 +98,5 @@ def refuse_on_production(record: EnvironmentRecord, action: str) -> None:
             else "the environment says production"
         )
         raise RefusedError(
-            f"{action} is for development databases only, and {where}",
-            hint="on production, apply revisions with `lumidb migrate deploy`",
+            f"{action} is for development and test databases only, and {where}", hint=hint
         )

@@ -46,8 +46,25 @@ def database_lock(target: DatabaseTarget, purpose: str, *, timeout: float) -> It
         try:
             yield
         finally:
-            if not conn.closed:
-                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, LOCK_ID))
+            _release(conn)
+
+
+def _release(conn: Any) -> None:
+    """Give the lock back; on a dead session there is nothing to give back.
+
+    The server drops a session's advisory locks with the session, so when the lock's
+    connection was lost (the server stopped, an admin ended it) the unlock is skipped,
+    and its failure never replaces the error the command is reporting (or its success).
+    """
+    import psycopg
+
+    try:
+        if not conn.closed and not conn.broken:
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, LOCK_ID))
+    except psycopg.OperationalError:
+        pass
+    if conn.broken:
+        conn.close()  # so leaving the connection's block does not touch it again
 
 
 def describe_session(

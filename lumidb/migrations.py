@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +70,7 @@ class DeployResult:
     current: list[str]
     environment_before: str | None
     environment: str
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class NewRevision:
     message: str
     path: str
     operations: list[str]
+    written: bool = True  # False: the models match the database, nothing was written
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class DevResult:
     applied: list[RevisionInfo]
     generated: NewRevision | None
     current: list[str]
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,13 @@ def _refuse_unadopted(conn: Connection, target: DatabaseTarget) -> None:
     has_alembic, has_prisma, has_tables = _bookkeeping(conn, target.schema)
     if has_alembic and _current_heads(conn):
         return
+    if has_alembic and has_tables:
+        raise RefusedError(
+            f"{target.dbname}'s alembic_version table is empty but its tables exist "
+            "(emptied by a TRUNCATE of every table?) and its schema matches no revision "
+            "lumidb knows",
+            hint="see `lumidb migrate status`; make the schema match, then `lumidb migrate adopt`",
+        )
     if has_prisma or has_tables:
         origin = "Prisma Migrate" if has_prisma else "another tool"
         raise RefusedError(
@@ -355,7 +365,7 @@ def _upgrade(conn: Connection, target: DatabaseTarget) -> list[RevisionInfo]:
             hint=f"it was rolled back; the database stays at {', '.join(sorted(done)) or 'base'}",
         ) from None
     conn.commit()
-    return pending
+    return [replace(p, applied=True) for p in pending]
 
 
 def deploy(
@@ -366,6 +376,10 @@ def deploy(
         database_lock(target, "migrate deploy", timeout=lock_timeout),
         _sa_connection(target, "migrate deploy") as conn,
     ):
+        notices = []
+        recovered = _recover_emptied_history(conn, target, environment)
+        if recovered is not None:
+            notices.append(recovered)
         _refuse_unadopted(conn, target)
         applied = _upgrade(conn, target)
         current = _current_heads(conn)
@@ -377,7 +391,51 @@ def deploy(
         current=list(current),
         environment_before=before.value if before else None,
         environment=after.value,
+        notices=notices,
     )
+
+
+def _recover_emptied_history(
+    conn: Connection, target: DatabaseTarget, environment: Environment
+) -> str | None:
+    """An emptied ``alembic_version`` (a test helper's TRUNCATE of every table) over a schema
+    that matches a known revision: record that revision again, outside production.
+
+    Returns the notice to show, or None when there is nothing to recover (or the schema
+    matches no revision: ``_refuse_unadopted`` then says so). On production, refuses.
+    """
+    from alembic import command
+
+    has_alembic, _, has_tables = _bookkeeping(conn, target.schema)
+    if not (has_alembic and has_tables) or _current_heads(conn):
+        return None
+    revision = matching_revision(conn, target)
+    if revision is None:
+        return None
+    with connect(target, application_name="lumidb migrate deploy") as raw:
+        record = guard.environment_record(raw, environment)
+    if record.is_production:
+        raise RefusedError(
+            f"{target.dbname}'s alembic_version table is empty (emptied by a TRUNCATE?) and its "
+            f"schema matches revision {revision}; on production lumidb does not record it by itself",
+            hint="check the schema, then run `lumidb migrate adopt` to record it",
+        )
+    command.stamp(alembic_config(conn), revision)
+    conn.commit()
+    return (
+        f"alembic_version was empty (emptied by a TRUNCATE of every table?); the schema matches "
+        f"revision {revision}, recorded again"
+    )
+
+
+def matching_revision(conn: Connection, target: DatabaseTarget) -> str | None:
+    """The newest known revision whose schema the live one equals exactly, or None."""
+    live = catalog.snapshot(conn.connection.driver_connection, target.schema)
+    conn.rollback()
+    for revision, expected in reversed(revision_catalogs(conn)):
+        if not catalog.differences(expected, live):
+            return revision
+    return None
 
 
 def source_tree_writable() -> bool:
@@ -413,6 +471,7 @@ def _generate(conn: Connection, name: str, *, autogenerate: bool) -> NewRevision
     script = scripts[0]
     if not isinstance(script, Script):
         raise OperationError("alembic wrote no revision")
+    format_revision_file(Path(script.path))
     body = Path(script.path).read_text(encoding="utf-8")
     operations = [
         line.strip()
@@ -445,7 +504,12 @@ def develop(
     ):
         with connect(target, application_name="lumidb migrate") as raw:
             record = guard.environment_record(raw, environment)
-        guard.refuse_on_production(record, "the development flow (`lumidb migrate`)")
+        guard.refuse_on_production(
+            record,
+            "the development flow (`lumidb migrate`)",
+            hint="on production, apply revisions with `lumidb migrate deploy`",
+        )
+        recovered = _recover_emptied_history(conn, target, environment)
         _refuse_unadopted(conn, target)
         applied = _upgrade(conn, target)
         drift = _drift(conn, target)
@@ -458,7 +522,11 @@ def develop(
             applied += _upgrade(conn, target)
         current = _current_heads(conn)
     return DevResult(
-        database=target.masked_url(), applied=applied, generated=generated, current=list(current)
+        database=target.masked_url(),
+        applied=applied,
+        generated=generated,
+        current=list(current),
+        notices=[recovered] if recovered else [],
     )
 
 
@@ -486,6 +554,8 @@ def new_revision(target: DatabaseTarget | None, name: str) -> NewRevision:
                 f"{len(pending)} revision(s) are not applied to {target.dbname} yet",
                 hint="run `lumidb migrate` first, so the new revision compares against an up-to-date database",
             )
+        if not _drift(conn, target):
+            return NewRevision(revision="", message=name, path="", operations=[], written=False)
         return _generate(conn, name, autogenerate=True)
 
 
@@ -497,7 +567,41 @@ def _generate_offline(name: str) -> NewRevision:
     script = made[0] if isinstance(made, list) else made
     if not isinstance(script, Script):
         raise OperationError("alembic wrote no revision")
+    format_revision_file(Path(script.path))
     return NewRevision(revision=script.revision, message=name, path=script.path, operations=[])
+
+
+def format_revision_file(path: Path) -> None:
+    """Format a written revision as the project's CI checks it (``ruff format`` and the
+    fixable ``ruff check`` rules, with the source tree's configuration).
+
+    Alembic renders names with single quotes and leaves blank lines where the template
+    had nothing to put; ruff (a development dependency, present wherever revisions can
+    be written) turns that into code that passes ``ruff format --check`` as written.
+    """
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        raise OperationError(
+            f"wrote {path}, but ruff is not installed to format it",
+            hint="run `uv sync` (ruff is a development dependency), then `ruff format` on it",
+        )
+    config = Path(__file__).parent.parent / "pyproject.toml"
+    options = ["--config", str(config)] if config.is_file() else []
+    for args in (["check", "--fix", "--quiet"], ["format", "--quiet"]):
+        done = subprocess.run(
+            [ruff, *args, *options, str(path)], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            detail = (done.stdout + done.stderr).strip().splitlines()
+            raise OperationError(
+                f"wrote {path}, but `ruff {args[0]}` found a problem: "
+                f"{detail[0] if detail else 'exit ' + str(done.returncode)}",
+                hint="fix the revision by hand before committing it",
+            )
 
 
 def history(target: DatabaseTarget | None) -> HistoryResult:
@@ -528,7 +632,9 @@ def plan_down(
         current = _current_heads(conn)
         with connect(target, application_name="lumidb migrate down") as raw:
             record = guard.environment_record(raw, environment)
-    guard.refuse_on_production(record, "migrate down")
+    guard.refuse_on_production(
+        record, "migrate down", hint="on production, revert with a new revision instead"
+    )
     if not current:
         raise UsageError(f"{target.dbname} has no applied revisions to revert")
     if revision is None:
@@ -554,7 +660,7 @@ def plan_down(
         if s.revision != goal
     ]
     if not revert:
-        raise UsageError(f"{target.dbname} is already at {goal}")
+        raise NothingToRevert(target.dbname, goal)
     return DownPlan(
         database=target.masked_url(),
         current=list(current),
@@ -562,6 +668,14 @@ def plan_down(
         revert=revert,
         production=record.is_production,
     )
+
+
+class NothingToRevert(LumidbError):
+    """``migrate down REV`` when the database is already at REV: nothing to do (exit 0)."""
+
+    def __init__(self, dbname: str, revision: str) -> None:
+        super().__init__(f"{dbname} is already at {revision}: nothing to revert")
+        self.revision = revision
 
 
 def down(target: DatabaseTarget, plan: DownPlan, *, lock_timeout: float) -> DownResult:
@@ -615,7 +729,7 @@ def adopt(target: DatabaseTarget, *, lock_timeout: float) -> AdoptResult:
             )
         live = catalog.snapshot(conn.connection.driver_connection, target.schema)
         expected = first_revision_catalog(conn)
-        found = catalog.differences(expected, live)
+        found = catalog.differences(expected, live, reference=f"revision {FIRST_REVISION}")
         if found:
             return AdoptResult(
                 database=target.masked_url(),
@@ -633,19 +747,35 @@ def adopt(target: DatabaseTarget, *, lock_timeout: float) -> AdoptResult:
 
 def first_revision_catalog(conn: Connection) -> catalog.Catalog:
     """The catalog that revision 0001 creates, built in a throwaway schema and rolled back."""
+    return revision_catalogs(conn, upto=FIRST_REVISION)[-1][1]
+
+
+def revision_catalogs(
+    conn: Connection, *, upto: str | None = None
+) -> list[tuple[str, catalog.Catalog]]:
+    """The catalog after each revision, oldest first (up to ``upto``), built by applying them
+    in a throwaway schema inside a transaction that is rolled back."""
     from alembic.operations import Operations
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import text
 
     scratch = "lumidb_adopt_check"
-    module = script_directory().get_revision(FIRST_REVISION).module
+    scripts = list(script_directory().walk_revisions("base", "heads"))
+    scripts.reverse()
+    found: list[tuple[str, catalog.Catalog]] = []
     conn.rollback()
     transaction = conn.begin()
     try:
         conn.execute(text(f"CREATE SCHEMA {scratch}"))
         conn.execute(text(f"SET LOCAL search_path TO {scratch}"))
         with Operations.context(MigrationContext.configure(conn)):
-            module.upgrade()
-        return catalog.snapshot(conn.connection.driver_connection, scratch)
+            for script in scripts:
+                script.module.upgrade()
+                found.append(
+                    (script.revision, catalog.snapshot(conn.connection.driver_connection, scratch))
+                )
+                if script.revision == upto:
+                    break
+        return found
     finally:
         transaction.rollback()

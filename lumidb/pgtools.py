@@ -11,6 +11,9 @@ connection insists on TLS, it was built with SSL support: the bundled programs a
 built without it. Among fitting suites the configured one wins, then the one whose
 major version equals the server's (a newer ``pg_dump`` writes settings an older server
 rejects), then the newest. What each program can do is asked once per process.
+
+``dies_with_lumidb`` makes a started program die with lumidb, so a ``kill -9`` of
+lumidb never leaves a ``pg_dump`` (or ``psql``, ``pg_restore``) running on its own.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import functools
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -344,3 +348,31 @@ def _run(command: list[str]) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return completed.stdout if completed.returncode == 0 else None
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def dies_with_lumidb() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for ``subprocess.Popen``: the child is killed when lumidb dies.
+
+    Linux's ``PR_SET_PDEATHSIG``: a ``kill -9`` of lumidb then takes its ``pg_dump``
+    (or ``psql``, ``pg_restore``) with it instead of leaving it running on its own. If
+    lumidb died before the child set it up, the child exits at once. Elsewhere (no
+    ``prctl``): None, and the child runs as before.
+    """
+    import ctypes
+    import signal
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def arrange() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arrange

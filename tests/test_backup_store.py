@@ -144,9 +144,70 @@ def test_backup_dir_modes(tmp_path: Path) -> None:
     loose = tmp_path / "loose"
     loose.mkdir()
     loose.chmod(0o755)
-    (warning,) = backup_store.ensure_backup_dir(loose)
+    (loose / "backup-2024-11-24.sql").write_text("-- an old script's backup\n")
+    (warning,) = backup_store.ensure_backup_dir(loose)  # holds backups: left to the user
     assert "readable by others" in warning and "0755" in warning
+    assert loose.stat().st_mode & 0o777 == 0o755
+    cloned = tmp_path / "cloned"  # as git checks backups/ out: 0755, only a .gitignore
+    cloned.mkdir()
+    cloned.chmod(0o755)
+    (cloned / ".gitignore").write_text("*\n")
+    (notice,) = backup_store.ensure_backup_dir(cloned)
+    assert "tightened" in notice and "0755" in notice
+    assert cloned.stat().st_mode & 0o777 == 0o700
+    assert backup_store.ensure_backup_dir(cloned) == []
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(UsageError):
         backup_store.ensure_backup_dir(blocker / "backups")
+
+
+# --- links planted in the folder --------------------------------------------------
+
+
+def victim_file(tmp_path: Path) -> Path:
+    victim = tmp_path / "elsewhere" / "precious.txt"
+    victim.parent.mkdir()
+    victim.write_text("precious contents\n")
+    return victim
+
+
+def test_a_link_at_the_lock_file_is_refused_and_its_target_kept(tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir(mode=0o700)
+    victim = victim_file(tmp_path)
+    (folder / backup_store.LOCK_NAME).symlink_to(victim)
+    with (
+        pytest.raises(UsageError, match="symbolic link") as caught,
+        backup_store.backup_dir_lock(folder, wait=False),
+    ):
+        pass
+    assert caught.value.exit_code == 2
+    assert victim.read_text() == "precious contents\n"
+    (folder / backup_store.LOCK_NAME).unlink()
+    os.link(victim, folder / backup_store.LOCK_NAME)  # a hard link truncates as well
+    with pytest.raises(UsageError), backup_store.backup_dir_lock(folder, wait=False):
+        pass
+    assert victim.read_text() == "precious contents\n"
+
+
+def test_a_link_at_a_temporary_name_is_never_followed(tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir(mode=0o700)
+    victim = victim_file(tmp_path)
+    path = folder / "lumiai-20261124T143800.482Z.sql"
+    backup_store.partial_path_of(path).symlink_to(victim)
+    with pytest.raises(UsageError, match="cannot write"):
+        backup_store.create_partial(path)
+    assert victim.read_text() == "precious contents\n"
+    path.write_bytes(SQL)
+    manifest_partial = backup_store.partial_path_of(backup_store.manifest_path_of(path))
+    manifest_partial.symlink_to(victim)
+    backup_store.write_manifest(path, {"file": path.name})
+    assert victim.read_text() == "precious contents\n"
+    assert json.loads(backup_store.manifest_path_of(path).read_text()) == {"file": path.name}
+    assert not manifest_partial.is_symlink()
+    dangling = folder / ".lumiai-20261124T150000.000Z.sql.zst.partial"
+    dangling.symlink_to(tmp_path / "nowhere")
+    assert dangling in backup_store.remove_partials(folder)
+    assert not dangling.is_symlink()

@@ -113,3 +113,37 @@ def test_tls_server_with_password(cli: Cli, pg15: object) -> None:
     assert doctor.exit_code == 0, doctor.stdout
     assert "15." in doctor.stdout and "/usr/lib/postgresql/15/bin" in doctor.stdout
     pg15.drop_database("tls_app")
+
+
+# Passwords holding URL delimiters, written into the URL without percent-encoding. None
+# shares three characters with the words of lumidb's messages.
+UNENCODED_PASSWORDS = ["Zq/x9k", "Kj#7wQ2", "r?Tz8vM", "41/73", "9#0p", "X/y?Z#w", "Vb8@Q/1z"]
+
+
+def _fragments(text: str) -> set[str]:
+    return {text[i : i + 3] for i in range(len(text) - 2)} or {text}
+
+
+@pytest.mark.parametrize("password", UNENCODED_PASSWORDS)
+def test_unencoded_password_is_never_echoed(cli: Cli, password: str) -> None:
+    """A `/`, `#` or `?` in a password moves its parts into the port, path or query:
+    the error names the failing part and says to percent-encode, quoting none of it."""
+    cli.setenv("DATABASE_URL", f"postgresql://lumiai:{password}@127.0.0.1:5432/lumiai")
+    run = cli("migrate", "status")
+    assert run.exit_code == 2, run.stdout + run.stderr
+    assert "percent-encode" in run.stderr
+    shown = run.stdout + run.stderr
+    leaked = [f for f in _fragments(password) if f in shown]
+    assert not leaked, shown
+    with pytest.raises(UsageError) as info:
+        parse_database_url(f"postgresql://lumiai:{password}@db.example.com/lumiai")
+    assert not [f for f in _fragments(password) if f in str(info.value)], str(info.value)
+
+
+def test_bad_port_is_named_without_quoting_it() -> None:
+    with pytest.raises(UsageError) as info:
+        parse_database_url("postgresql://u@h:Xy7Q/db")
+    assert "port" in str(info.value) and "Xy7Q" not in str(info.value)
+    with pytest.raises(UsageError) as info:
+        parse_database_url("postgresql://u@h/db?port=Xy7Q")
+    assert "port" in str(info.value) and "Xy7Q" not in str(info.value)

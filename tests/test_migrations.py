@@ -176,7 +176,7 @@ def test_migrate_new_empty_writes_a_revision(cli: Cli, scratch_migrations: Path)
     assert path.parent == scratch_migrations / "versions" and path.name.endswith(
         "_add_user_phone.py"
     )
-    assert "down_revision: str | Sequence[str] | None = '0001'" in path.read_text()
+    assert 'down_revision: str | Sequence[str] | None = "0001"' in path.read_text()
 
 
 def test_down_needs_confirmation_without_terminal(cli: Cli, db: DatabaseTarget) -> None:
@@ -245,6 +245,7 @@ def test_adopt_refuses_and_lists_every_difference(cli: Cli, empty_db: DatabaseTa
     run = cli("migrate", "adopt")
     assert run.exit_code == 3
     assert "orders_status_idx is missing" in run.stdout
+    assert "revision 0001 has it, the database does not" in run.stdout
     assert "products.currency" in run.stdout and "USD" in run.stdout
     assert not table_exists(empty_db, "alembic_version")
 
@@ -277,3 +278,166 @@ def test_schema_parameter_is_honoured(cli: Cli, empty_db: DatabaseTarget) -> Non
             ("0001",)
         ]
     assert cli("migrate", "status", "--check").exit_code == 0
+
+
+# --- day one (issue 16) -----------------------------------------------------------------
+
+REPO = Path(__file__).parent.parent
+
+
+def ruff_passes(path: Path) -> None:
+    """The project's own CI checks on a file: `ruff format --check` and `ruff check`."""
+    config = ["--config", str(REPO / "pyproject.toml")]
+    ruff = str(Path(shutil.which("ruff", path=str(Path(LUMIDB).parent)) or "ruff"))
+    for args in (["format", "--check"], ["check"]):
+        done = subprocess.run(
+            [ruff, *args, *config, str(path)], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"ruff {args[0]}: {done.stdout}{done.stderr}"
+
+
+def written_revisions(folder: Path) -> list[Path]:
+    return [p for p in (folder / "versions").glob("*.py") if "0001" not in p.name]
+
+
+def test_written_revisions_pass_the_projects_ruff(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path
+) -> None:
+    with connect(db) as conn:
+        conn.execute("ALTER TABLE users ADD COLUMN phone text")
+        conn.execute("DROP INDEX products_sku_idx")
+    cli.use(db)
+    run = cli("migrate", "new", "tidy up", "--json")
+    assert run.exit_code == 0, run.stderr
+    generated = Path(run.json()["path"])
+    assert "op.drop_column" in generated.read_text()
+    ruff_passes(generated)
+    empty = cli("migrate", "new", "data fix", "--empty", "--json")
+    assert empty.exit_code == 0, empty.stderr
+    ruff_passes(Path(empty.json()["path"]))
+
+
+def test_migrate_new_without_changes_writes_nothing(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path
+) -> None:
+    cli.use(db)
+    run = cli("migrate", "new", "nothing")
+    assert run.exit_code == 0, run.stderr
+    assert "no changes" in run.stdout and "--empty" in run.stdout
+    assert written_revisions(scratch_migrations) == []
+    as_json = cli("migrate", "new", "nothing", "--json")
+    assert as_json.exit_code == 0 and as_json.json()["written"] is False
+    assert written_revisions(scratch_migrations) == []
+
+
+def test_deploy_and_dev_flow_json_say_applied_true(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path
+) -> None:
+    write_revision(scratch_migrations, "0002", "0001", "SELECT 1")  # no drift for the dev flow
+    cli.use(db)
+    run = cli("migrate", "deploy", "--json")
+    assert run.exit_code == 0, run.stderr
+    assert [(r["revision"], r["applied"]) for r in run.json()["applied"]] == [("0002", True)]
+    write_revision(scratch_migrations, "0003", "0002", "SELECT 1")
+    dev = cli("migrate", "--json")
+    assert dev.exit_code == 0, dev.stderr
+    assert [(r["revision"], r["applied"]) for r in dev.json()["applied"]] == [("0003", True)]
+
+
+def truncate_every_table(target: DatabaseTarget) -> None:
+    """What the application's e2e helper (PrismaService.cleanDatabase) does."""
+    with connect(target) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ]
+        conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE")
+
+
+def versions(target: DatabaseTarget) -> list[tuple[str]]:
+    with connect(target) as conn:
+        return conn.execute("SELECT version_num FROM alembic_version").fetchall()
+
+
+def test_emptied_history_is_recorded_again_outside_production(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path
+) -> None:
+    write_revision(scratch_migrations, "0002", "0001", "CREATE TABLE second (id int)")
+    cli.use(db)
+    assert cli("migrate", "deploy").exit_code == 0
+    truncate_every_table(db)
+    assert versions(db) == []
+    cli.setenv("NODE_ENV", "test")
+    run = cli("migrate", "deploy")
+    assert run.exit_code == 0, run.stderr
+    assert "alembic_version was empty" in run.stderr and "revision 0002" in run.stderr
+    assert versions(db) == [("0002",)]
+    assert "current:  0002" in cli("migrate", "status").stdout
+
+
+def test_emptied_history_is_recorded_again_by_the_development_flow(
+    cli: Cli, db: DatabaseTarget
+) -> None:
+    truncate_every_table(db)
+    cli.use(db)
+    dev = cli("migrate", "--json")
+    assert dev.exit_code == 0, dev.stderr
+    assert "revision 0001" in dev.json()["notices"][0]
+    assert versions(db) == [("0001",)]
+
+
+def test_emptied_history_on_production_refuses_naming_adopt(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    truncate_every_table(db)
+    cli.setenv("NODE_ENV", "production")
+    run = cli("migrate", "deploy")
+    assert run.exit_code == 3
+    assert "alembic_version table is empty" in run.stderr and "revision 0001" in run.stderr
+    assert "lumidb migrate adopt" in run.stderr and "another tool" not in run.stderr
+    assert versions(db) == []
+    assert cli("migrate", "adopt").exit_code == 0
+    assert versions(db) == [("0001",)]
+
+
+def test_down_to_the_current_revision_is_nothing_to_do(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    run = cli("migrate", "down", "0001", "--yes")
+    assert run.exit_code == 0, run.stderr
+    assert "nothing to revert" in run.stdout
+    assert versions(db) == [("0001",)]
+
+
+def test_adopt_says_the_database_has_a_column_the_revision_has_not(
+    cli: Cli, empty_db: DatabaseTarget
+) -> None:
+    make_prisma_database(empty_db)
+    with connect(empty_db) as conn:
+        conn.execute("ALTER TABLE users ADD COLUMN phone text")
+    cli.use(empty_db)
+    run = cli("migrate", "adopt")
+    assert run.exit_code == 3
+    assert "the database has a column users.phone that revision 0001 does not" in run.stdout
+    assert "not in the schema" not in run.stdout
+    assert "docs/SCHEMA.md" in run.stderr
+
+
+def test_restore_of_an_older_revision_says_so_and_names_deploy(
+    cli: Cli, db: DatabaseTarget, scratch_migrations: Path
+) -> None:
+    cli.use(db)
+    cli.setenv("LUMIDB_BACKUP_DIR", str(cli.workdir / "backups"))
+    assert cli("backup", "--quiet").exit_code == 0
+    write_revision(scratch_migrations, "0002", "0001", "ALTER TABLE users ADD COLUMN phone text")
+    assert cli("migrate", "deploy").exit_code == 0
+    dry = cli("restore-latest", "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    change = "backup at 0001, database at 0002 → after the restore the database is at 0001"
+    assert change in dry.stdout
+    as_json = cli("restore-latest", "--dry-run", "--json")
+    assert as_json.json()["revision_change"] == change
+    assert as_json.json()["target_revision"] == "0002"
+    run = cli("restore-latest", "--yes")
+    assert run.exit_code == 0, run.stderr
+    assert change in run.stdout
+    assert "run `lumidb migrate deploy`" in run.stdout
+    assert versions(db) == [("0001",)]

@@ -20,7 +20,8 @@ from lumidb.backup import BackupOptions, create_backup
 from lumidb.backup_store import BackupEntry, load_entry
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget
-from lumidb.restore import DumpFilter, verify_backup
+from lumidb.restore import DumpFilter, RestoreOptions, plan_restore, verify_backup
+from lumidb.timespec import utc_now
 
 MIGRATION_SQL = (
     Path(__file__).parent.parent / "lumidb/schema/migrations/versions/20261125_0001_initial.sql"
@@ -95,7 +96,7 @@ def change(target: DatabaseTarget) -> None:
 
 
 def backup(target: DatabaseTarget, folder: Path, **options: Any) -> Path:
-    result = create_backup(target, BackupOptions(backup_dir=folder, **options))
+    result = create_backup(target, BackupOptions(backup_dir=folder, **options), now=utc_now())
     return Path(result.path)
 
 
@@ -548,3 +549,14 @@ def test_filter_keeps_copy_data_and_function_bodies() -> None:
             b"-- PostgreSQL database dump complete\n"
         )
         assert f.complete and f.rows == {"public.t": 2}
+
+
+def test_plan_age_is_measured_from_the_given_time(db: DatabaseTarget, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from test_backup_store import fake_backup
+
+    fake_backup(tmp_path, datetime(2026, 11, 25, 12, tzinfo=UTC), database=db.dbname)
+    options = RestoreOptions(backup_dir=tmp_path)
+    plan = plan_restore(db, options, now=datetime(2026, 11, 27, 18, tzinfo=UTC))
+    assert plan.age_seconds == 2 * 86400 + 6 * 3600

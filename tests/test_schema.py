@@ -158,7 +158,7 @@ def test_catalog_differences_are_reported(db: DatabaseTarget) -> None:
         conn.execute("DROP INDEX users_email_idx")
         live = catalog.snapshot(conn, "public")
     found = catalog.differences(EXPECTED, live)
-    assert "index users_email_idx is missing" in found
+    assert "index users_email_idx is missing: the schema has it, the database does not" in found
     assert any(line.startswith("column users.role is") and "ADMIN" in line for line in found)
 
 

@@ -98,6 +98,7 @@ def backup(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.backup import BackupOptions, create_backup
     from lumidb.errors import OperationError
+    from lumidb.timespec import utc_now
 
     settings = rt.settings
     options = BackupOptions(
@@ -112,7 +113,7 @@ def backup(
     )
     target = rt.target()
     with _progress(rt.output) as progress:
-        result = create_backup(target, options, progress=progress)
+        result = create_backup(target, options, now=utc_now(), progress=progress)
     for warning in result.warnings:
         rt.output.warn(warning)
     render.show(rt.output, result)

@@ -26,8 +26,9 @@ def list_(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.backup import list_backup_summaries
+    from lumidb.timespec import utc_now
 
-    render.show(rt.output, list_backup_summaries(rt.settings.backup_dir))
+    render.show(rt.output, list_backup_summaries(rt.settings.backup_dir, now=utc_now()))
 
 
 @app.command()
@@ -78,16 +79,22 @@ def prune(
 ) -> None:
     """Delete old backups, grandfather-father-son; the newest good backup always stays.
 
+    Safety backups follow their own rule: per database the newest LUMIDB_SAFETY_KEEP_LAST
+    (5) and any newer than LUMIDB_SAFETY_KEEP_DAYS (7), at most LUMIDB_SAFETY_MAX (20).
+
     Example: lumidb backups prune --keep-last 7 --keep-daily 14 --keep-weekly 8
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.backup import prune_backups
+    from lumidb.timespec import utc_now
 
     plan = prune_backups(
         rt.settings.backup_dir,
         keep_last=keep_last,
         keep_daily=keep_daily,
         keep_weekly=keep_weekly,
+        safety_retention=rt.settings.safety_retention,
+        now=utc_now(),
         dry_run=dry_run,
     )
     render.show(rt.output, plan)

@@ -100,6 +100,9 @@ def new(
 ) -> None:
     """Write a new revision from the models' changes (or an empty one), without applying it.
 
+    When the models match the database, says so and writes nothing (exit 0); --empty
+    writes an empty revision for hand-written changes (data fixes, say).
+
     Example: lumidb migrate new add_user_phone
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
@@ -127,7 +130,7 @@ def status(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migrations
 
-    result = migrations.status(rt.target())
+    result = migrations.status(rt.target(start_embedded=False))
     render.show(rt.output, result)
     if check and not result.up_to_date:
         raise typer.Exit(1)
@@ -147,7 +150,7 @@ def history(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migrations
 
-    render.show(rt.output, migrations.history(rt.target()))
+    render.show(rt.output, migrations.history(rt.target(start_embedded=False)))
 
 
 @app.command()
@@ -171,7 +174,11 @@ def down(
 
     settings = rt.settings
     target = rt.target()
-    plan = migrations.plan_down(target, revision, environment=settings.environment)
+    try:
+        plan = migrations.plan_down(target, revision, environment=settings.environment)
+    except migrations.NothingToRevert as nothing:
+        render.show(rt.output, render.NothingToDo(message=nothing.message))
+        return
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
         rt.output,
@@ -206,5 +213,5 @@ def adopt(
 
         raise RefusedError(
             f"the schema differs from revision {result.revision} in {len(result.differences)} place(s); nothing was recorded",
-            hint="make the database match SCHEMA.md, then run adopt again",
+            hint="make the database match docs/SCHEMA.md, then run adopt again",
         )

@@ -80,6 +80,7 @@ def purge(
         pg_bin_dir=settings.pg_bin_dir,
         environment=settings.environment,
         lock_timeout=settings.lock_timeout,
+        safety_retention=settings.safety_retention,
     )
     target = rt.target()
     plan = core.plan_purge(target, selection_of(users, products, id, email, sku), options, now=now)

@@ -22,6 +22,15 @@ def restore_latest(
             help="Restore this backup (also a safety backup, or an old script's .sql).",
         ),
     ] = None,
+    from_database: Annotated[
+        str | None,
+        typer.Option(
+            "--from-database",
+            metavar="NAME",
+            help="Take the newest backup of database NAME instead of the target's own "
+            "(the plan says so).",
+        ),
+    ] = None,
     yes: YesOption = False,
     no_safety_backup: Annotated[
         bool,
@@ -45,24 +54,36 @@ def restore_latest(
             help="End other sessions on the database first (lumidb's own are kept).",
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show the plan only: no prompt, no safety backup, no change."
+        ),
+    ] = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Replace the database's data with the newest complete backup, in one transaction.
+    """Replace the database's data with its newest complete backup, in one transaction.
+
+    Only backups of the target database (by their manifest) are candidates;
+    --from-database NAME takes another database's, --file a given file.
 
     Shows the plan and asks first (--yes skips; without a terminal it refuses). A
     safety backup of the current state is taken first, and the command to undo is shown.
+    With --dry-run, the plan alone (exit 0), e.g. for review in CI.
 
     Example: lumidb restore-latest --yes
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import restore
+    from lumidb.timespec import utc_now
 
     settings = rt.settings
     options = restore.RestoreOptions(
         backup_dir=settings.backup_dir,
         file=file,
+        from_database=from_database,
         safety_backup=not no_safety_backup,
         jobs=jobs,
         terminate_connections=terminate_connections,
@@ -70,11 +91,16 @@ def restore_latest(
         environment=settings.environment,
         lock_timeout=settings.lock_timeout,
         restore_lock_timeout=settings.restore_lock_timeout,
+        safety_retention=settings.safety_retention,
     )
+    restore.check_backup_exists(options)  # before the local server is started for nothing
     target = rt.target()
-    plan = restore.plan_restore(target, options)
+    plan = restore.plan_restore(target, options, now=utc_now())
     for warning in plan.warnings:
         rt.output.warn(warning)
+    if dry_run:
+        render.show(rt.output, plan)
+        return
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
         rt.output,
@@ -83,4 +109,6 @@ def restore_latest(
         production=plan.production,
         dbname=target.dbname,
     )
-    render.show(rt.output, restore.restore(target, plan, options, notify=rt.output.info))
+    render.show(
+        rt.output, restore.restore(target, plan, options, now=utc_now(), notify=rt.output.info)
+    )

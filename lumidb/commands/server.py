@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from lumidb import render
@@ -16,18 +18,30 @@ app = typer.Typer(
 @app.command()
 def start(
     ctx: typer.Context,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            metavar="PORT",
+            min=1,
+            max=65535,
+            help="Listen on this port from now on (kept in .lumidb/server.json).",
+        ),
+    ] = None,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Create (first time) and start the local server.
 
-    Example: lumidb server start
+    A free port is chosen when the server is created. If another program has taken it since, --port picks another one, kept for next time.
+
+    Example: lumidb server start --port 54329
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.target import embedded_server
 
-    result = embedded_server(rt.settings).ensure_running()
+    result = embedded_server(rt.settings).ensure_running(port=port)
     render.show(rt.output, result)
 
 
@@ -58,24 +72,42 @@ def status(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Show whether the local server exists and runs, and its URL.
+    """Show whether the local server exists and runs, and its URL (exit 1 when not running).
+
+    Never creates nor starts the server.
 
     Example: lumidb server status --json
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.target import embedded_server
 
-    render.show(rt.output, embedded_server(rt.settings).status())
+    result = embedded_server(rt.settings).status()
+    render.show(rt.output, result)
+    if not result.running:
+        raise typer.Exit(1)
 
 
 @app.command()
-def url(ctx: typer.Context, debug: DebugOption = False) -> None:
+def url(
+    ctx: typer.Context,
+    libpq: Annotated[
+        bool,
+        typer.Option("--libpq", help="A URL psql and libpq accept (no Prisma `schema` parameter)."),
+    ] = False,
+    debug: DebugOption = False,
+) -> None:
     """Print the local server's URL (one line), ready for the LumiAI .env.
 
+    Never creates nor starts the server: exit 1, naming the command to run, when it is
+    missing or stopped.
+
     Example: echo "DATABASE_URL=$(lumidb server url)" >> ../lumiai/.env
+    Example: psql "$(lumidb server url --libpq)"
     """
     rt = runtime(ctx, debug=debug)
-    from lumidb.target import embedded_server
+    from lumidb.target import embedded_server, libpq_url, require_running
 
-    result = embedded_server(rt.settings).ensure_running()
-    rt.output.out.print(result.url, markup=False, highlight=False)
+    server = embedded_server(rt.settings)
+    require_running(server)
+    text = libpq_url(server.target()) if libpq else server.url()
+    rt.output.out.print(text, markup=False, highlight=False)

@@ -48,6 +48,7 @@ import psycopg
 
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget
+from lumidb.errors import LumidbError
 from lumidb.purge import PurgeOptions, plan_purge, purge
 from lumidb.server import EmbeddedServer
 from lumidb.softdelete import Selection
@@ -222,8 +223,8 @@ def main() -> int:
                         check(conn, rows)
                         print(f"  {mode}: {measured}", flush=True)
                         results.append(measured)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, LumidbError) as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(root, ignore_errors=True)

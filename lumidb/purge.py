@@ -43,7 +43,7 @@ from lumidb.softdelete import (
 )
 
 # How long one batch should hold its row locks, at most about (batches shrink to fit).
-TARGET_BATCH_S = 0.5
+TARGET_BATCH_S = 0.4
 FIRST_BATCH = 200
 # Not a bcrypt hash ("$2a$..."), so no password ever matches it.
 UNUSABLE_PASSWORD = "!purged-by-lumidb"  # noqa: S105 (not a secret: a non-hash)
@@ -334,7 +334,7 @@ class _Batches:
 
     def adapt(self, seconds: float) -> None:
         wanted = int(self.size * TARGET_BATCH_S / max(seconds, 0.001))
-        self.size = max(1, min(self.max_size, 2 * self.size, wanted))
+        self.size = max(1, min(self.max_size, self.size * 3 // 2 + 1, wanted))
 
 
 def _purge_users(

@@ -11,16 +11,22 @@ from pathlib import Path
 import psycopg
 import pytest
 from conftest import LUMIDB, Cli, clean_env, url_of
-from test_softdelete import SQL_EMAIL, build, ids, sql, table
+from test_softdelete import NOW, SQL_EMAIL, build, ids, sql, table
 from test_softdelete import pg15_db as pg15_db  # the fixture
 
 from lumidb.connection import DatabaseTarget
 from lumidb.locks import database_lock
+from lumidb.timespec import utc_now
 
 
 @pytest.fixture
 def data(cli: Cli, db: DatabaseTarget) -> DatabaseTarget:
+    """The core tests' rows, moved in time so their ages hold against the real clock
+    the command reads (40 days and 1 day before now, whatever today is)."""
     build(db)
+    shift = utc_now() - NOW
+    for name in ("users", "products"):
+        sql(db, f'UPDATE {name} SET "updatedAt" = "updatedAt" + %s', (shift,))
     cli.use(db)
     return db
 
@@ -161,9 +167,11 @@ def test_restore_inactive_bad_input(
 
 
 def test_restore_inactive_since_a_date(cli: Cli, data: DatabaseTarget) -> None:
-    # The fixture's rows are dated around 2026-11; a date long before takes them all.
-    doc = cli("restore-inactive", "--dry-run", "--json", "--since", "2020-01-01").json()
+    # A date long before the fixture's rows takes them all; a week back only the recent.
+    doc = cli("restore-inactive", "--dry-run", "--json", "--since", "2000-01-01").json()
     assert doc["kind"] == "reactivate_plan" and len(doc["products"]) == 3
+    doc = cli("restore-inactive", "--dry-run", "--json", "--since", "1w").json()
+    assert (doc["users"], doc["products"]) == (["u-recent"], ["p-recent"])
 
 
 def test_inactive_lists_and_takes_no_lock(cli: Cli, data: DatabaseTarget) -> None:

@@ -257,14 +257,16 @@ def purge(
                 raise OperationError(
                     f"interrupted after {run.batches} batch(es): those are committed, the "
                     "batch under way was rolled back; the database is consistent",
-                    hint="run the same purge again to finish",
+                    hint="run the same purge again to finish"
+                    + (f", or undo what was done with: {undo}" if undo else ""),
                 ) from None
             except OperationError:
                 raise
             except Exception as exc:
                 raise OperationError(
                     f"purge stopped after {run.batches} committed batch(es): {exc}",
-                    hint="the database is consistent; fix the cause and run the purge again",
+                    hint="the database is consistent; fix the cause and run the purge again"
+                    + (f", or undo what was done with: {undo}" if undo else ""),
                 ) from exc
     return PurgeResult(
         database=target.dbname,

@@ -16,9 +16,12 @@ from lumidb.commands import (
     migrate,
     psql,
     purge,
+    reset,
     restore,
     restore_inactive,
+    seed,
     server,
+    setup,
 )
 from lumidb.commands import doctor as doctor_cmd
 from lumidb.commands.runtime import Runtime
@@ -108,6 +111,9 @@ app.command(name="doctor")(doctor_cmd.doctor)
 app.command(name="backup")(backup.backup)
 app.add_typer(backups.app, name="backups")
 app.command(name="restore-latest")(restore.restore_latest)
+app.command(name="seed")(seed.seed)
+app.command(name="reset")(reset.reset)
+app.command(name="setup")(setup.setup)
 app.command(name="psql")(psql.psql)
 app.command(name="purge")(purge.purge)
 app.command(name="restore-inactive")(restore_inactive.restore_inactive)

@@ -109,17 +109,19 @@ def read_grants(conn: Any, schema: str) -> list[Grant]:
     ]
 
 
-def reapply_sql(grants: list[Grant]) -> str:
+def reapply_sql(grants: list[Grant], *, tag: str = "lumidb_grants") -> str:
     """One SQL statement that grants each privilege again where its object still exists.
 
     It runs inside the caller's transaction (a restore's or a reset's), so the privileges
     come back with the new tables or not at all. Empty when there is nothing to grant.
+    ``tag`` names the dollar quote; a restore passes a random one, so no object name
+    can end the block early.
     """
     if not grants:
         return ""
-    lines = ["DO $lumidb_grants$", "BEGIN"]
+    lines = [f"DO ${tag}$", "BEGIN"]
     for grant in grants:
         statement = grant.statement().replace("'", "''")
         lines.append(f"  IF {grant.exists_check()} THEN EXECUTE '{statement}'; END IF;")
-    lines += ["END", "$lumidb_grants$;"]
+    lines += ["END", f"${tag}$;"]
     return "\n".join(lines) + "\n"

@@ -368,14 +368,28 @@ def _upgrade(conn: Connection, target: DatabaseTarget) -> list[RevisionInfo]:
     return [replace(p, applied=True) for p in pending]
 
 
+def upgrade_within(conn: Connection) -> None:
+    """Apply every pending revision inside the caller's open transaction, committing nothing.
+
+    For ``reset``: Alembic sees the connection already in a transaction and runs each
+    revision inside it, so a failing revision rolls back with everything else.
+    """
+    from alembic import command
+
+    command.upgrade(alembic_config(conn), "heads")
+
+
 def deploy(
     target: DatabaseTarget, *, environment: Environment, lock_timeout: float
 ) -> DeployResult:
     """Apply pending revisions only (CI and production); never generates, never prompts."""
-    with (
-        database_lock(target, "migrate deploy", timeout=lock_timeout),
-        _sa_connection(target, "migrate deploy") as conn,
-    ):
+    with database_lock(target, "migrate deploy", timeout=lock_timeout):
+        return deploy_locked(target, environment=environment)
+
+
+def deploy_locked(target: DatabaseTarget, *, environment: Environment) -> DeployResult:
+    """``deploy`` for a caller that already holds lumidb's lock (``setup``)."""
+    with _sa_connection(target, "migrate deploy") as conn:
         notices = []
         recovered = _recover_emptied_history(conn, target, environment)
         if recovered is not None:

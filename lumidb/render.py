@@ -474,6 +474,8 @@ def _restore_result_view(output: Output, result: _restore.RestoreResult) -> None
             f"  the database is now at revision {escape(result.revision or '')}, older than "
             "this code's: run `lumidb migrate deploy` to bring it up to date"
         )
+    for note in result.notes:
+        output.err.print(f"note: {escape(note)}")
 
 
 @view("VerifyResult")
@@ -623,3 +625,92 @@ def _inactive_view(output: Output, listing: _sd.InactiveListing) -> None:
                 escape(action),
             )
     output.out.print(table)
+
+
+# --- seed, reset, setup ------------------------------------------------------------------
+if TYPE_CHECKING:
+    from lumidb import reset as _reset
+    from lumidb import seed as _seed
+    from lumidb import setup as _setup
+
+
+def _seed_lines(output: Output, result: _seed.SeedResult) -> None:
+    table = Table(title=f"seed of {escape(result.database)}", title_justify="left")
+    for column in ("table", "created", "already there", "refreshed"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name in ("users", "products"):
+        outcomes = [item.outcome for item in result.items if item.table == name]
+        table.add_row(
+            name,
+            str(outcomes.count("created")),
+            str(outcomes.count("already there")),
+            str(outcomes.count("refreshed")),
+        )
+    output.out.print(table)
+    _admin_lines(output, result)
+
+
+def _admin_lines(output: Output, result: _seed.SeedResult) -> None:
+    output.out.print(f"admin: {escape(result.admin_email)}")
+    if result.admin_password is not None:
+        # shown once, and on the terminal's stderr: never into a file stdout may go to
+        output.err.print(
+            f"  [bold]generated password[/] (shown only now): {escape(result.admin_password)}"
+        )
+    elif result.password_hint:
+        output.out.print(
+            f"  its password was generated and not shown; {escape(result.password_hint)}"
+        )
+
+
+@view("SeedResult")
+def _seed_view(output: Output, result: _seed.SeedResult) -> None:
+    _seed_lines(output, result)
+
+
+@view("ResetPlan")
+def _reset_plan_view(output: Output, plan: _reset.ResetPlan) -> None:
+    output.out.print(
+        f"[bold]reset[/] {escape(plan.target)} ({escape(plan.environment)}): schema "
+        f"{escape(plan.schema)!r} is dropped and rebuilt from the migrations"
+        + (", then seeded" if plan.seed else "")
+    )
+    output.out.print(f"  drops: {len(plan.drops)} object(s), {_rows_text(plan.row_counts)}")
+    for item in plan.drops:
+        output.out.print(f"    {escape(item)}")
+    for session in plan.sessions:
+        output.out.print(f"  [yellow]connected:[/] {escape(session)}")
+    output.out.print(
+        "  a safety backup is taken first"
+        if plan.safety_backup
+        else "  [yellow]no safety backup[/] (--no-safety-backup): no undo"
+    )
+
+
+@view("ResetResult")
+def _reset_view(output: Output, result: _reset.ResetResult) -> None:
+    output.out.print(
+        f"[green]reset[/] {escape(result.database)}: dropped {result.dropped} object(s), "
+        f"now at revision {escape(result.revision)} in {result.duration_seconds:.1f}s"
+    )
+    if result.undo_command:
+        output.out.print(f"  undo with: {escape(result.undo_command)}")
+    if result.seeded is not None:
+        _seed_lines(output, result.seeded)
+
+
+@view("SetupResult")
+def _setup_view(output: Output, result: _setup.SetupResult) -> None:
+    for notice in result.notices:
+        output.err.print(escape(notice))
+    applied = ", ".join(result.applied) if result.applied else "none pending"
+    output.out.print(
+        f"[green]ready[/]: {escape(result.database)} ({escape(result.environment)}) at revision "
+        f"{escape(', '.join(result.revision) or 'base')}; applied: {escape(applied)}"
+    )
+    if result.seeded is not None:
+        _seed_lines(output, result.seeded)
+    else:
+        output.out.print(f"not seeded: {escape(result.seed_skipped or '')}")
+    if result.embedded:
+        output.out.print("the local server's URL for the LumiAI .env: [bold]lumidb server url[/]")

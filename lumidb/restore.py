@@ -10,11 +10,14 @@ server rolls everything back. A custom-format dump goes through the same pipe
 cleared in the same transaction too. Only ``--jobs`` (parallel ``pg_restore``) is not
 one transaction; there the safety backup is mandatory.
 
-The stream is filtered on its way: ownership and privilege statements go (a backup of
-another role restores into a database owned by the application's role), ``SET`` of a
-setting the target server does not know goes (pg_dump 17+ writes
-``transaction_timeout``, which PostgreSQL 16 and older refuse), and ``CREATE SCHEMA``
-of a schema that exists goes. Only lines outside ``COPY`` data are looked at.
+A backup is data, never code. The stream goes through ``dump_stream.DumpFilter`` on
+its way: only the statement forms pg_dump writes pass, anything else refuses the file
+before it reaches psql (exit 2); ownership and privilege statements, settings the
+target server does not know and ``CREATE SCHEMA`` of existing schemas are dropped; the
+``lumidb`` schema's objects are skipped. lumidb starts the stream with its own
+``\\restrict`` where psql knows it, and before ``COMMIT`` it gives other roles' grants
+back and checks, in the same transaction, that the environment record and every other
+schema are unchanged and the row counts match the manifest (``restore_checks``).
 
 The ``lumidb`` schema (the environment record) is never touched.
 """
@@ -22,8 +25,10 @@ The ``lumidb`` schema (the environment record) is never touched.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shlex
+import signal
 import subprocess
 import tempfile
 import time
@@ -36,19 +41,26 @@ from typing import IO, TYPE_CHECKING, Any
 
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect, quote_ident
+from lumidb.dump_stream import DUMP_COMPLETE as DUMP_COMPLETE
+from lumidb.dump_stream import DumpFilter, RefusedBackup
 from lumidb.errors import OperationError, UsageError
-from lumidb.locks import describe_session
+from lumidb.pgtools import dies_with_lumidb
 from lumidb.retention import SafetyRetention
+from lumidb.schema_contents import blocking_sessions, clearing_statements, terminate_sessions
 from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
     from lumidb.backup_store import BackupEntry
+    from lumidb.grants import Grant
     from lumidb.pgtools import ClientSuite
+    from lumidb.restore_checks import Untouchable
 
 RECORD_SCHEMA = "lumidb"
 CHUNK = 1 << 20
-DUMP_COMPLETE = b"-- PostgreSQL database dump complete"
 APPLICATION_NAME = "lumidb restore-latest"
+LATE_INTERRUPT = (
+    "interrupted after COMMIT was sent: lumidb waited for psql, and the restore was committed"
+)
 
 Notify = Callable[[str], None]
 
@@ -127,6 +139,7 @@ class RestoreResult:
     jobs: int | None
     revision: str | None = None  # the revision the database is at after the restore
     behind_head: bool = False  # True: run `lumidb migrate deploy` to bring it up to date
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -365,9 +378,12 @@ def restore(
     say = notify or (lambda _message: None)
     started = time.monotonic()
     entry = backup_store.load_entry(Path(plan.file))
-    with database_lock(target, "restore-latest", timeout=options.lock_timeout):
+    with (
+        _sigterm_raises(),
+        database_lock(target, "restore-latest", timeout=options.lock_timeout),
+    ):
         suite = _client_for(target, options.pg_bin_dir)
-        terminated = _terminate_sessions(target) if options.terminate_connections else []
+        terminated = terminate_sessions(target) if options.terminate_connections else []
         for line in terminated:
             say(f"ended session {line}")
         safety: str | None = None
@@ -377,7 +393,7 @@ def restore(
             undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
             say(f"safety backup: {safety} (undo with: {undo})")
         try:
-            rows = _load(
+            loaded = _load(
                 entry,
                 target,
                 suite=suite,
@@ -393,7 +409,7 @@ def restore(
                     hint=f"undo with: {undo}",
                 ) from None
             raise
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Terminated):
             if plan.jobs is not None and undo is not None:
                 raise OperationError(
                     "interrupted: a parallel restore is not one transaction, "
@@ -409,11 +425,12 @@ def restore(
         safety_backup=safety,
         undo_command=undo,
         duration_seconds=round(time.monotonic() - started, 3),
-        rows=rows,
+        rows=loaded.rows,
         terminated=terminated,
         jobs=plan.jobs,
         revision=plan.source_revision,
         behind_head=_behind_head(plan.source_revision),
+        notes=loaded.notes,
     )
 
 
@@ -441,55 +458,6 @@ def _client_for(target: DatabaseTarget, pg_bin_dir: Path | None) -> ClientSuite:
         return client_for(conn, target, pg_bin_dir)
 
 
-def _terminate_sessions(target: DatabaseTarget) -> list[str]:
-    """End the other sessions on the target database (lumidb's own are kept)."""
-    import psycopg
-
-    ended: list[str] = []
-    with connect(target, application_name=APPLICATION_NAME) as conn:
-        sessions = conn.execute(
-            """
-            SELECT pid, coalesce(application_name, ''), coalesce(client_addr::text, 'local'),
-                   usename
-            FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid()
-              AND backend_type = 'client backend'
-              AND coalesce(application_name, '') NOT LIKE 'lumidb%%'
-            """
-        ).fetchall()
-        for pid, app, addr, user in sessions:
-            described = describe_session(pid, app, user, addr)
-            try:
-                conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
-            except psycopg.Error as exc:
-                raise OperationError(
-                    f"cannot end session {described}: {str(exc).strip().splitlines()[0]}",
-                    hint="end it as its owner or a superuser, then restore again",
-                ) from None
-            ended.append(described)
-    return ended
-
-
-def _blocking_sessions(target: DatabaseTarget, schema: str) -> list[str]:
-    """Other sessions holding locks on the schema's tables: what a restore waited for."""
-    with connect(target, application_name=APPLICATION_NAME) as conn:
-        rows = conn.execute(
-            """
-            SELECT DISTINCT a.pid, coalesce(a.application_name, ''),
-                   coalesce(a.client_addr::text, 'local'), a.usename, a.state
-            FROM pg_locks l
-            JOIN pg_class c ON c.oid = l.relation
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.granted AND n.nspname = %s AND a.datname = current_database()
-              AND a.pid <> pg_backend_pid()
-            ORDER BY a.pid
-            """,
-            (schema,),
-        ).fetchall()
-    return [describe_session(pid, app, user, addr, state) for pid, app, addr, user, state in rows]
-
-
 # --- loading ------------------------------------------------------------------------
 
 
@@ -499,84 +467,64 @@ class _TargetFacts:
     schemas: frozenset[str]
     settings: frozenset[str]
     clear_sql: list[str]
+    grants: list[Grant]
+    untouchable: Untouchable
 
 
 def _target_facts(target: DatabaseTarget, schema: str) -> _TargetFacts:
+    from lumidb.grants import read_grants
+    from lumidb.restore_checks import read_untouchable
+
     with connect(target, application_name=APPLICATION_NAME) as conn:
         schemas = frozenset(r[0] for r in conn.execute("SELECT nspname FROM pg_namespace"))
         settings = frozenset(r[0] for r in conn.execute("SELECT name FROM pg_settings"))
-        clear = _clearing_statements(conn, schema) if schema in schemas else []
+        clear = clearing_statements(conn, schema) if schema in schemas else []
+        grants = read_grants(conn, schema) if schema in schemas else []
+        untouchable = read_untouchable(conn, schema)
     return _TargetFacts(
-        schema_exists=schema in schemas, schemas=schemas, settings=settings, clear_sql=clear
+        schema_exists=schema in schemas,
+        schemas=schemas,
+        settings=settings,
+        clear_sql=clear,
+        grants=grants,
+        untouchable=untouchable,
     )
 
 
-def _clearing_statements(conn: Any, schema: str) -> list[str]:
-    """``DROP`` statements for every object of the schema (extension members excepted).
+def _preamble(facts: _TargetFacts, schema: str, suite: ClientSuite) -> bytes:
+    """lumidb's ``\\restrict`` (where psql knows it), ``BEGIN`` and the clearing statements."""
+    from lumidb.restore_checks import restrict_line, restrict_supported
 
-    The schema itself stays, with its owner and grants: a role that owns the tables
-    but not the schema can restore, and other roles keep their access to it.
-    """
-    not_extension = """NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = {catalog}::regclass
-                       AND d.objid = {oid} AND d.deptype = 'e')"""
-    relations = conn.execute(
-        f"""
-        SELECT c.relkind, quote_ident(n.nspname) || '.' || quote_ident(c.relname)
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-          AND NOT c.relispartition
-          AND {not_extension.format(catalog="'pg_class'", oid="c.oid")}
-        ORDER BY c.relkind DESC, c.relname
-        """,
-        (schema,),
-    ).fetchall()
-    types = conn.execute(
-        f"""
-        SELECT t.typtype, quote_ident(n.nspname) || '.' || quote_ident(t.typname)
-        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-        WHERE n.nspname = %s AND t.typtype IN ('e', 'd', 'r', 'c')
-          AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
-          AND {not_extension.format(catalog="'pg_type'", oid="t.oid")}
-        ORDER BY t.typname
-        """,
-        (schema,),
-    ).fetchall()
-    routines = conn.execute(
-        f"""
-        SELECT p.prokind, quote_ident(n.nspname) || '.' || quote_ident(p.proname)
-               || '(' || pg_get_function_identity_arguments(p.oid) || ')'
-        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname = %s
-          AND {not_extension.format(catalog="'pg_proc'", oid="p.oid")}
-        ORDER BY p.proname
-        """,
-        (schema,),
-    ).fetchall()
-    relation_kinds = {
-        "v": "VIEW",
-        "m": "MATERIALIZED VIEW",
-        "r": "TABLE",
-        "p": "TABLE",
-        "f": "FOREIGN TABLE",
-        "S": "SEQUENCE",
-    }
-    routine_kinds = {"a": "AGGREGATE", "p": "PROCEDURE"}
-    statements = [f"DROP {relation_kinds[k]} IF EXISTS {name} CASCADE;" for k, name in relations]
-    statements += [
-        f"DROP {'DOMAIN' if k == 'd' else 'TYPE'} IF EXISTS {name} CASCADE;" for k, name in types
+    lines = [restrict_line().rstrip("\n")] if restrict_supported(suite.version) else []
+    # psql lexes strings by the server's standard_conforming_strings: on, as the filter does.
+    lines += [
+        "BEGIN;",
+        "SET client_min_messages = warning;",
+        "SET standard_conforming_strings = on;",
     ]
-    statements += [
-        f"DROP {routine_kinds.get(k, 'FUNCTION')} IF EXISTS {name} CASCADE;" for k, name in routines
-    ]
-    return statements
-
-
-def _preamble(facts: _TargetFacts, schema: str) -> bytes:
-    lines = ["BEGIN;", "SET client_min_messages = warning;"]
     if not facts.schema_exists:
         lines.append(f"CREATE SCHEMA {quote_ident(schema)};")
     lines += facts.clear_sql
     return ("\n".join(lines) + "\n").encode()
+
+
+def _postamble(facts: _TargetFacts, schema: str, expected_rows: dict[str, int] | None) -> bytes:
+    """After the dump, before COMMIT: the grants back, then the checks (they raise on a change)."""
+    import secrets
+
+    from lumidb.grants import reapply_sql
+    from lumidb.restore_checks import check_sql
+
+    text = "\nSET LOCAL search_path = pg_catalog, pg_temp;\n"
+    text += reapply_sql(facts.grants, tag=f"lumidb_grants_{secrets.token_hex(8)}")
+    text += check_sql(facts.untouchable, schema, expected_rows)
+    return text.encode()
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    rows: dict[str, int]
+    notes: list[str]
 
 
 def _load(
@@ -587,27 +535,52 @@ def _load(
     pg_bin_dir: Path | None,
     jobs: int | None,
     lock_timeout: float,
-) -> dict[str, int]:
+) -> _Loaded:
     """Replace the target's schema with the backup; per-table rows loaded (when counted)."""
     facts = _target_facts(target, target.schema)
+    manifest_rows = (entry.manifest or {}).get("row_counts")
+    expected = manifest_rows if isinstance(manifest_rows, dict) else None
     if jobs is not None:
+        notes = _check_archive(entry, target, facts, pg_bin_dir)
         _parallel_restore(entry, target, facts, suite=suite, jobs=jobs, lock_timeout=lock_timeout)
-        return {}
-    dump_filter = DumpFilter(
-        known_settings=facts.settings,
-        existing_schemas=facts.schemas | {target.schema},
-    )
+        return _Loaded(rows={}, notes=notes)
+    dump_filter = _filter_for(facts, target.schema)
     with _sql_source(entry, pg_bin_dir) as (source, source_failure):
-        _stream_into_psql(
+        late = _stream_into_psql(
             source,
             source_failure,
             target,
             suite=suite,
-            preamble=_preamble(facts, target.schema),
+            preamble=_preamble(facts, target.schema, suite),
+            postamble=_postamble(facts, target.schema, expected),
             dump_filter=dump_filter,
             lock_timeout=lock_timeout,
         )
-    return dict(dump_filter.rows)
+    notes = list(dump_filter.notes) + ([late] if late else [])
+    return _Loaded(rows=dict(dump_filter.rows), notes=notes)
+
+
+def _filter_for(facts: _TargetFacts, schema: str) -> DumpFilter:
+    return DumpFilter(
+        known_settings=facts.settings,
+        existing_schemas=facts.schemas | {schema},
+        target_schema=schema,
+    )
+
+
+def _check_archive(
+    entry: BackupEntry, target: DatabaseTarget, facts: _TargetFacts, pg_bin_dir: Path | None
+) -> list[str]:
+    """Run a custom archive's SQL (``pg_restore -f -``) through the filter before ``--jobs``."""
+    dump_filter = _filter_for(facts, target.schema)
+    with _sql_source(entry, pg_bin_dir) as (source, source_failure):
+        while chunk := source.read(CHUNK):
+            dump_filter.feed(chunk)
+        dump_filter.finish()
+        problem = source_failure()
+    if problem is not None:
+        raise OperationError(f"{problem}; nothing changed")
+    return list(dump_filter.notes)
 
 
 @contextmanager
@@ -639,6 +612,7 @@ def _sql_source(
             stdout=subprocess.PIPE,
             stderr=errors,
             start_new_session=True,
+            preexec_fn=dies_with_lumidb(),
         )
         assert proc.stdout is not None
 
@@ -680,14 +654,18 @@ def _stream_into_psql(
     *,
     suite: ClientSuite,
     preamble: bytes,
+    postamble: bytes,
     dump_filter: DumpFilter,
     lock_timeout: float,
-) -> None:
-    """Feed ``BEGIN``, the clearing statements and the filtered dump to ``psql``.
+) -> str | None:
+    """Feed ``BEGIN``, the clearing statements, the filtered dump and the checks to ``psql``.
 
-    ``COMMIT`` is sent only after the whole dump, ending in pg_dump's closing line;
-    anything else leaves ``psql`` at its end of input inside the open transaction,
-    which the server rolls back when it disconnects.
+    ``COMMIT`` is sent only after the whole dump went through the filter, ending in
+    pg_dump's closing line; anything else ends ``psql`` inside the open transaction,
+    which the server rolls back. The filter judges each statement before any byte of
+    it is written, so a refused file has sent psql nothing that acts. Once ``COMMIT``
+    is sent, an interrupt no longer stops psql: lumidb waits and says what happened
+    (``LATE_INTERRUPT`` is returned when the restore was committed all the same).
     """
     command = [
         str(suite.program("psql")),
@@ -707,6 +685,7 @@ def _stream_into_psql(
             stderr=errors,
             env=_child_env(target, lock_timeout),
             start_new_session=True,
+            preexec_fn=dies_with_lumidb(),
         )
         assert proc.stdin is not None
         problem: str | None = None
@@ -720,39 +699,56 @@ def _stream_into_psql(
                 problem = source_failure()
                 if problem is None and not dump_filter.complete:
                     problem = "the backup ends before pg_dump's closing line (a truncated file?)"
+                if problem is None and not dump_filter.at_rest:
+                    problem = "the backup ends inside a statement (a truncated file?)"
                 if problem is None:
-                    proc.stdin.write(b"COMMIT;\n")
-                    committed = True
-                else:
-                    proc.stdin.write(b"ROLLBACK;\n")
+                    committed = True  # from here on psql may commit: never claim otherwise
+                    proc.stdin.write(postamble + b"COMMIT;\n")
                 proc.stdin.close()
             except BrokenPipeError:
-                committed = False  # psql stopped at an error: its stderr says which
+                pass  # psql stopped at an error: its stderr says which
             except (OSError, EOFError) as exc:
                 problem = f"cannot read the backup: {exc}"
+            except RefusedBackup:
+                raise
             except Exception as exc:
                 # zstandard.ZstdError: a damaged compressed file.
                 if not type(exc).__module__.startswith("zstandard"):
                     raise
                 problem = f"cannot read the backup: {exc}"
         except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
+            if not committed:
+                _end(proc)
+                raise
+            # COMMIT is on its way: psql decides now, so wait for it and tell the truth.
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            returncode = _wait_uninterrupted(proc)
+            if returncode == 0:
+                return LATE_INTERRUPT
+            errors.seek(0)
+            raise OperationError(
+                "interrupted after COMMIT was sent; lumidb waited for psql, which failed, so "
+                "the restore was rolled back and nothing changed: "
+                + _first_error(errors.read(), target=target)
+            ) from None
         finally:
             with contextlib.suppress(OSError):
                 proc.stdin.close()
-        if problem is not None and proc.poll() is None:
-            proc.kill()
-        returncode = proc.wait()
+        if problem is not None:
+            _end(proc)
+        if committed:
+            returncode, late = _wait_noting_interrupts(proc)
+        else:
+            returncode, late = proc.wait(), False
         errors.seek(0)
         stderr = errors.read()
     if problem is None and committed and returncode == 0:
-        return
+        return LATE_INTERRUPT if late else None
     if problem is None:
         problem = _first_error(stderr, target=target) or (f"psql exited with status {returncode}")
     if "lock timeout" in problem:
-        blockers = _blocking_sessions(target, target.schema)
+        blockers = blocking_sessions(target, target.schema)
         raise OperationError(
             f"the restore waited {lock_timeout:g}s for locks held by other sessions and was "
             f"rolled back; nothing changed. Blocking: {'; '.join(blockers) or 'gone by now'}",
@@ -760,6 +756,53 @@ def _stream_into_psql(
             "(LUMIDB_RESTORE_LOCK_TIMEOUT sets the wait)",
         )
     raise OperationError(f"restore failed and was rolled back; nothing changed: {problem}")
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a child and its process group (pg_restore's workers too), and wait for it."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    _wait_uninterrupted(proc)
+
+
+def _wait_uninterrupted(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for a child to exit; Ctrl-C or SIGTERM meanwhile do not stop the waiting."""
+    return _wait_noting_interrupts(proc)[0]
+
+
+def _wait_noting_interrupts(proc: subprocess.Popen[bytes]) -> tuple[int, bool]:
+    """The child's exit status, and whether an interrupt came while waiting for it."""
+    interrupted = False
+    while True:
+        try:
+            return proc.wait(), interrupted
+        except (KeyboardInterrupt, _Terminated):
+            interrupted = True
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived during a restore (raised by our handler so psql is ended first)."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While a restore runs, SIGTERM raises (psql ends before the lock is let go)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parallel_restore(
@@ -785,7 +828,7 @@ def _parallel_restore(
             conn.commit()
         except psycopg.errors.LockNotAvailable:
             conn.rollback()
-            blockers = _blocking_sessions(target, target.schema)
+            blockers = blocking_sessions(target, target.schema)
             raise OperationError(
                 f"the restore waited {lock_timeout:g}s for locks held by other sessions; "
                 f"nothing changed. Blocking: {'; '.join(blockers) or 'gone by now'}",
@@ -823,18 +866,19 @@ def _parallel_restore(
             stderr=subprocess.PIPE,
             env=env,
             start_new_session=True,
+            preexec_fn=dies_with_lumidb(),
         )
         try:
             _, stderr = proc.communicate()
         except BaseException:
-            proc.kill()
-            proc.wait()
+            _end(proc)
             raise
     if proc.returncode != 0:
         raise OperationError(f"pg_restore failed: {_first_error(stderr, target=target)}")
 
 
 _TOC_SCHEMA_RE = re.compile(rb"^\d+; \d+ \d+ (?:SCHEMA|COMMENT) - (?:SCHEMA )?(\S+) ")
+_TOC_RECORD_RE = re.compile(rb'^\d+; \d+ \d+ (?:[A-Z]+ )+?(?:lumidb|"lumidb") ')
 
 
 def _without_existing_schemas(listing: bytes, schemas: frozenset[str]) -> bytes:
@@ -844,6 +888,8 @@ def _without_existing_schemas(listing: bytes, schemas: frozenset[str]) -> bytes:
         match = _TOC_SCHEMA_RE.match(line)
         if match and match.group(1).decode(errors="replace").strip('"') in schemas:
             line = b";" + line
+        elif _TOC_RECORD_RE.match(line):
+            line = b";" + line  # the lumidb schema's objects are never restored
         out.append(line)
     return b"".join(out)
 
@@ -859,187 +905,6 @@ def _first_error(stderr: bytes, *, target: DatabaseTarget | None = None) -> str:
     )
     chosen = re.sub(r"^psql:<stdin>:\d+:\s*", "", chosen)
     return re.sub(r"\s+", " ", chosen)
-
-
-# --- the stream filter --------------------------------------------------------------
-
-_COPY_RE = re.compile(rb"^COPY\s+(\S+?)(?:\s*\(.*\))?\s+FROM\s+stdin;\s*$", re.IGNORECASE)
-_DROPPED_RE = re.compile(
-    rb"^(?:ALTER\s+.*\s+OWNER\s+TO\s|GRANT\s|REVOKE\s|ALTER\s+DEFAULT\s+PRIVILEGES\s)",
-    re.IGNORECASE,
-)
-_SET_RE = re.compile(rb"^SET\s+([A-Za-z_][A-Za-z0-9_.]*)\s*(?:=|TO\s)", re.IGNORECASE)
-_SCHEMA_RE = re.compile(
-    rb"^(?:CREATE\s+SCHEMA(?:\s+IF\s+NOT\s+EXISTS)?|COMMENT\s+ON\s+SCHEMA)\s+(\"(?:[^\"]|\"\")+\"|[A-Za-z_][A-Za-z0-9_$]*)",
-    re.IGNORECASE,
-)
-_TOKEN_RE = re.compile(rb"""'|"|\$(?:[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)?\$|--|/\*|;""")
-_IDENT_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
-
-
-class DumpFilter:
-    """Filters a plain dump on its way to psql, chunk by chunk.
-
-    Outside ``COPY`` data it reads SQL line by line with a small lexer (quotes,
-    dollar quotes, comments) so it knows where statements start; inside ``COPY`` data it
-    only looks for the ``\\.`` line, in big slices, and counts rows. Dropped: ownership
-    and privilege statements, ``SET`` of settings the server does not know, and
-    ``CREATE SCHEMA``/``COMMENT ON SCHEMA`` of schemas that exist.
-    """
-
-    def __init__(self, *, known_settings: frozenset[str], existing_schemas: frozenset[str]):
-        self.known_settings = known_settings
-        self.existing_schemas = existing_schemas
-        self.rows: dict[str, int] = {}
-        self.complete = False
-        self.dropped: list[str] = []
-        self._buffer = b""
-        self._copy_table: str | None = None
-        self._in_statement = False
-        self._skipping = False
-        self._quote: bytes | None = None
-        self._comment_depth = 0
-
-    def feed(self, chunk: bytes) -> bytes:
-        self._buffer += chunk
-        return self._drain(final=False)
-
-    def finish(self) -> bytes:
-        return self._drain(final=True)
-
-    def _drain(self, *, final: bool) -> bytes:
-        out: list[bytes] = []
-        buf = self._buffer
-        pos = 0
-        size = len(buf)
-        while pos < size:
-            if self._copy_table is not None:
-                if buf.startswith(b"\\.\n", pos) or (final and buf[pos:] in (b"\\.", b"\\.\r")):
-                    end = buf.find(b"\n", pos)
-                    end = size if end < 0 else end + 1
-                    out.append(buf[pos:end])
-                    pos = end
-                    self._copy_table = None
-                    continue
-                found = buf.find(b"\n\\.\n", pos)
-                if found >= 0:
-                    stop = found + 1
-                else:
-                    last = buf.rfind(b"\n", pos)
-                    if last < 0:
-                        if final:
-                            out.append(buf[pos:])
-                            pos = size
-                        break
-                    stop = last + 1
-                data = buf[pos:stop]
-                self.rows[self._copy_table] = self.rows.get(self._copy_table, 0) + data.count(b"\n")
-                out.append(data)
-                pos = stop
-                continue
-            end = buf.find(b"\n", pos)
-            if end < 0:
-                if not final:
-                    break
-                end = size
-                line = buf[pos:end] + b"\n"
-            else:
-                line = buf[pos : end + 1]
-            pos = end + 1
-            out.append(self._sql_line(line))
-        self._buffer = buf[pos:]
-        return b"".join(out)
-
-    def _sql_line(self, line: bytes) -> bytes:
-        at_start = not self._in_statement and self._quote is None and not self._comment_depth
-        if at_start:
-            stripped = line.rstrip()
-            if stripped == DUMP_COMPLETE:
-                self.complete = True
-            if not stripped or stripped.startswith((b"--", b"\\")):
-                return line
-            copy = _COPY_RE.match(stripped)
-            if copy:
-                self._copy_table = copy.group(1).decode("utf-8", "replace")
-                self.rows.setdefault(self._copy_table, 0)
-                return line
-            self._skipping = self._drops(stripped)
-        skipping = self._skipping
-        self._lex(line)
-        if not self._in_statement and self._quote is None and not self._comment_depth:
-            self._skipping = False
-        return b"" if skipping else line
-
-    def _drops(self, statement: bytes) -> bool:
-        if _DROPPED_RE.match(statement):
-            self.dropped.append(statement[:80].decode("utf-8", "replace"))
-            return True
-        setting = _SET_RE.match(statement)
-        if setting:
-            name = setting.group(1).decode().lower()
-            if "." not in name and name not in self.known_settings:
-                self.dropped.append(statement.decode("utf-8", "replace"))
-                return True
-        schema = _SCHEMA_RE.match(statement)
-        if schema:
-            raw = schema.group(1).decode("utf-8", "replace")
-            name = raw[1:-1].replace('""', '"') if raw.startswith('"') else raw.lower()
-            if name in self.existing_schemas:
-                return True
-        return False
-
-    def _lex(self, line: bytes) -> None:
-        """Track quotes, comments and statement ends through one line of SQL."""
-        pos = 0
-        size = len(line)
-        while pos < size:
-            if self._comment_depth:
-                opening = line.find(b"/*", pos)
-                closing = line.find(b"*/", pos)
-                if closing < 0:
-                    return
-                if 0 <= opening < closing:
-                    self._comment_depth += 1
-                    pos = opening + 2
-                else:
-                    self._comment_depth -= 1
-                    pos = closing + 2
-                continue
-            if self._quote is not None:
-                found = line.find(self._quote, pos)
-                if found < 0:
-                    return
-                if self._quote in (b"'", b'"') and line.startswith(self._quote * 2, found):
-                    pos = found + 2
-                    continue
-                pos = found + len(self._quote)
-                self._quote = None
-                continue
-            match = _TOKEN_RE.search(line, pos)
-            if match is None:
-                if line[pos:].strip():
-                    self._in_statement = True
-                return
-            if line[pos : match.start()].strip():
-                self._in_statement = True
-            token = match.group()
-            pos = match.end()
-            if token == b";":
-                self._in_statement = False
-            elif token == b"--":
-                return
-            elif token == b"/*":
-                self._comment_depth = 1
-            elif token.startswith(b"$"):
-                if match.start() > 0 and line[match.start() - 1] in _IDENT_BYTES:
-                    pos = match.start() + 1
-                    self._in_statement = True
-                    continue
-                self._in_statement = True
-                self._quote = token
-            else:
-                self._in_statement = True
-                self._quote = token
 
 
 # --- verification -------------------------------------------------------------------

@@ -58,9 +58,12 @@ def test_before_day_one_read_only_commands_say_what_to_run(fresh: Fresh) -> None
 
 
 def test_first_command_gives_a_migrated_local_database(fresh: Fresh) -> None:
-    # the README's day one, from the clone's subfolder bench/
-    run = fresh("migrate", "deploy")
+    # the README's day one (`uv run lumidb setup`), from the clone's subfolder bench/
+    run = fresh("setup")
     assert run.returncode == 0, run.stderr
+    assert "admin: admin@lumiai.com" in run.stdout and "lumidb seed --refresh" in run.stdout
+    assert "lumidb server url" in run.stdout
+    assert "tightened" in run.stderr  # the clone's 0755 backups/ holds no backups yet
     assert (
         "created a local PostgreSQL" in run.stderr
         and "postgresql://postgres@127.0.0.1:" in run.stderr
@@ -83,6 +86,9 @@ def test_first_command_gives_a_migrated_local_database(fresh: Fresh) -> None:
     assert f":{port}/" in lines[0]
     with psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="lumiai") as conn:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert conn.execute("SELECT count(*) FROM products").fetchone() == (36,)
+    again = fresh("setup")
+    assert again.returncode == 0 and "not seeded: the tables were already there" in again.stdout
     second = fresh("migrate", "status", "--check")
     assert second.returncode == 0 and "created" not in second.stderr
     libpq = fresh("server", "url", "--libpq")
@@ -106,7 +112,6 @@ def test_backup_from_the_subfolder_goes_to_the_roots_backups(fresh: Fresh) -> No
         fresh.folder / "backups"
     ]
     assert stat.S_IMODE((fresh.folder / "backups").stat().st_mode) == 0o700
-    assert "tightened" in run.stderr
     assert fresh("backups", "list").stdout.count("lumiai-") == 1
 
 

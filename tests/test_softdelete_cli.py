@@ -286,3 +286,10 @@ def test_plan_says_production_and_redaction(cli: Cli, data: DatabaseTarget) -> N
     assert sql(data, 'SELECT "shippingAddress" FROM orders WHERE id = %s', ("o1",)) == [
         ("ship addr",)
     ]
+
+
+def test_inactive_never_starts_a_local_server(cli: Cli) -> None:
+    (cli.workdir / "pyproject.toml").write_text("")  # a project root, so .lumidb would go here
+    run = cli("inactive")
+    assert run.exit_code == 1 and "no local server" in run.stderr
+    assert not (cli.workdir / ".lumidb").exists()

@@ -119,19 +119,26 @@ class Settings(BaseSettings):
         return lumidb_env or node_env or Environment.DEVELOPMENT
 
     @property
-    def environment_source(self) -> str:
-        """Which variable made the shell's environment what it is, for messages."""
-        if self._lumidb_env() is Environment.PRODUCTION:
-            return f"LUMIDB_ENV={self.lumidb_env}"
-        node_env = self._node_env()
-        if node_env is Environment.PRODUCTION:
-            known = (self.node_env or "").strip().lower() == Environment.PRODUCTION.value
-            return f"NODE_ENV={self.node_env}" + (
-                "" if known else " (unknown to lumidb, so guarded like production)"
-            )
-        if self.lumidb_env:
-            return f"LUMIDB_ENV={self.lumidb_env}"
-        return f"NODE_ENV={self.node_env}" if self.node_env else "the default (development)"
+    def environment_to_record(self) -> Environment | None:
+        """What ``migrate deploy`` records the database as: only what a variable declares.
+
+        Production when either variable says ``production``; else ``LUMIDB_ENV``, else a
+        known ``NODE_ENV``, else development. None for an unknown ``NODE_ENV``
+        (``staging``): it is guarded like production, but a staging database is not
+        recorded as production for good.
+        """
+        lumidb_env = self._lumidb_env()
+        node_env = (self.node_env or "").strip().lower()
+        if Environment.PRODUCTION in (lumidb_env, node_env):
+            return Environment.PRODUCTION
+        if lumidb_env is not None:
+            return lumidb_env
+        if not node_env:
+            return Environment.DEVELOPMENT
+        try:
+            return Environment(node_env)
+        except ValueError:
+            return None
 
     def _lumidb_env(self) -> Environment | None:
         if self.lumidb_env is None:

@@ -380,31 +380,40 @@ def upgrade_within(conn: Connection) -> None:
 
 
 def deploy(
-    target: DatabaseTarget, *, environment: Environment, lock_timeout: float
+    target: DatabaseTarget, *, environment: Environment | None, lock_timeout: float
 ) -> DeployResult:
-    """Apply pending revisions only (CI and production); never generates, never prompts."""
+    """Apply pending revisions only (CI and production); never generates, never prompts.
+
+    ``environment`` is what the database is recorded as (raised, never lowered); None
+    for an environment lumidb does not know (``NODE_ENV=staging``): guarded like
+    production here, and the record is left as it is.
+    """
     with database_lock(target, "migrate deploy", timeout=lock_timeout):
         return deploy_locked(target, environment=environment)
 
 
-def deploy_locked(target: DatabaseTarget, *, environment: Environment) -> DeployResult:
+def deploy_locked(target: DatabaseTarget, *, environment: Environment | None) -> DeployResult:
     """``deploy`` for a caller that already holds lumidb's lock (``setup``)."""
     with _sa_connection(target, "migrate deploy") as conn:
         notices = []
-        recovered = _recover_emptied_history(conn, target, environment)
+        guarded = environment or Environment.PRODUCTION
+        recovered = _recover_emptied_history(conn, target, guarded)
         if recovered is not None:
             notices.append(recovered)
         _refuse_unadopted(conn, target)
         applied = _upgrade(conn, target)
         current = _current_heads(conn)
         with connect(target, application_name="lumidb migrate deploy") as raw:
-            before, after = guard.record_environment(raw, environment)
+            if environment is None:
+                before = after = guard.read_environment(raw)
+            else:
+                before, after = guard.record_environment(raw, environment)
     return DeployResult(
         database=target.masked_url(),
         applied=applied,
         current=list(current),
         environment_before=before.value if before else None,
-        environment=after.value,
+        environment=after.value if after else "not recorded",
         notices=notices,
     )
 

@@ -38,6 +38,7 @@ def setup(
     *,
     embedded: bool,
     environment: Environment,
+    record_as: Environment | None,
     lock_timeout: float,
     seed_options: SeedOptions,
     backup_dir: Path,
@@ -52,7 +53,7 @@ def setup(
     with database_lock(target, "setup", timeout=lock_timeout):
         with connect(target, application_name="lumidb setup") as conn:
             had_tables = _has_application_tables(conn, target.schema)
-        deployed = migrations.deploy_locked(target, environment=environment)
+        deployed = migrations.deploy_locked(target, environment=record_as)
         notices += deployed.notices
         seeded: SeedResult | None = None
         skipped: str | None = None

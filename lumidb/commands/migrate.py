@@ -81,7 +81,9 @@ def deploy(
 
     settings = rt.settings
     result = migrations.deploy(
-        rt.target(), environment=settings.environment, lock_timeout=settings.lock_timeout
+        rt.target(),
+        environment=settings.environment_to_record,
+        lock_timeout=settings.lock_timeout,
     )
     render.show(rt.output, result)
 

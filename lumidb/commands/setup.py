@@ -35,6 +35,7 @@ def setup(
         target,
         embedded=settings.url_setting is None,
         environment=settings.environment,
+        record_as=settings.environment_to_record,
         lock_timeout=settings.lock_timeout,
         seed_options=SeedOptions(
             admin_email=settings.admin_email,

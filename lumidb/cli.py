@@ -9,7 +9,20 @@ import typer
 from typer.core import TyperGroup, TyperOption
 
 from lumidb import __version__, exit_codes
-from lumidb.commands import backup, backups, migrate, psql, reset, restore, seed, server, setup
+from lumidb.commands import (
+    backup,
+    backups,
+    inactive,
+    migrate,
+    psql,
+    purge,
+    reset,
+    restore,
+    restore_inactive,
+    seed,
+    server,
+    setup,
+)
 from lumidb.commands import doctor as doctor_cmd
 from lumidb.commands.runtime import Runtime
 from lumidb.errors import LumidbError
@@ -102,6 +115,9 @@ app.command(name="seed")(seed.seed)
 app.command(name="reset")(reset.reset)
 app.command(name="setup")(setup.setup)
 app.command(name="psql")(psql.psql)
+app.command(name="purge")(purge.purge)
+app.command(name="restore-inactive")(restore_inactive.restore_inactive)
+app.command(name="inactive")(inactive.inactive)
 
 
 def _version(value: bool) -> None:

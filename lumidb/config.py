@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     safety_max: int = Field(default=20, ge=1, validation_alias="LUMIDB_SAFETY_MAX")
     admin_email: str = Field(default="admin@lumiai.com", validation_alias="LUMIDB_ADMIN_EMAIL")
     admin_password: SecretStr | None = Field(default=None, validation_alias="LUMIDB_ADMIN_PASSWORD")
+    purge_older_than: str = Field(default="0", validation_alias="LUMIDB_PURGE_OLDER_THAN")
+    purge_batch: int = Field(default=5000, ge=1, validation_alias="LUMIDB_PURGE_BATCH")
 
     @property
     def safety_retention(self) -> SafetyRetention:

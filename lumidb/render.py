@@ -496,6 +496,137 @@ def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
         output.out.print(f"    {escape(item)}")
 
 
+# --- the soft-delete lifecycle -----------------------------------------------------------
+if TYPE_CHECKING:
+    from lumidb import purge as _purge
+    from lumidb import softdelete as _sd
+
+
+def _some(ids: list[str], limit: int = 10) -> str:
+    shown = ", ".join(escape(i) for i in ids[:limit])
+    return shown + (f", … ({len(ids) - limit} more)" if len(ids) > limit else "")
+
+
+@view("PurgePlan")
+def _purge_plan_view(output: Output, plan: _purge.PurgePlan) -> None:
+    say = output.out.print
+    if plan.production:
+        say("[bold red]PRODUCTION[/] database: this removes production data for good")
+    age = (
+        "all soft-deleted rows"
+        if not plan.older_than_seconds
+        else (
+            f"rows soft-deleted before {plan.cutoff[:19]} UTC ({_age_text(plan.older_than_seconds)} ago)"
+        )
+    )
+    say(f"purge  {escape(plan.database)}: {age}")
+    for line in plan.not_soft_deleted:
+        say(f"  not soft-deleted (nothing to do): {escape(line)}")
+    say(
+        f"  users:    delete {len(plan.users_delete)}, anonymise {len(plan.users_anonymise)}"
+        f" (have orders), keep {len(plan.users_keep)}"
+    )
+    if plan.users_anonymise:
+        say(f"    anonymise: {_some(plan.users_anonymise)}")
+    for kept in plan.users_keep[:10]:
+        say(f"    keep {escape(kept.label)}: {escape(kept.reason)}")
+    say(f"  products: delete {len(plan.products_delete)}, keep {len(plan.products_keep)}")
+    for kept in plan.products_keep[:10]:
+        say(f"    keep {escape(kept.label)}: {escape(kept.reason)}")
+    say(f"  skin analyses of those users: delete {plan.skin_analyses_delete}")
+    if plan.redact_orders:
+        say(f"  orders of anonymised users: clear addresses and notes of {plan.orders_redact}")
+    elif plan.users_anonymise:
+        say("  orders of anonymised users: kept whole (--redact-orders clears addresses, notes)")
+    if plan.nothing_to_do:
+        say("nothing to do")
+    elif plan.dry_run:
+        say("dry run: nothing was changed")
+    else:
+        say(
+            "  safety backup first: "
+            + ("yes (so it can be undone)" if plan.safety_backup else "[yellow]no (no undo)[/]")
+        )
+
+
+@view("PurgeResult")
+def _purge_result_view(output: Output, result: _purge.PurgeResult) -> None:
+    say = output.out.print
+    say(
+        f"[green]purged[/] {escape(result.database)}: deleted {len(result.users_deleted)} user(s) "
+        f"and {len(result.products_deleted)} product(s), anonymised "
+        f"{len(result.users_anonymised)} user(s), deleted {result.skin_analyses_deleted} skin "
+        f"analyses"
+        + (f", redacted {result.orders_redacted} order(s)" if result.orders_redacted else "")
+    )
+    say(
+        f"  {result.batches} batch(es) in {result.duration_seconds:.1f}s, "
+        f"longest {result.longest_batch_seconds:.2f}s"
+    )
+    for kept in result.skipped[:10]:
+        say(f"  left alone {escape(kept.id)}: {escape(kept.reason)}")
+    if result.safety_backup:
+        say(f"  safety backup: {escape(result.safety_backup)}")
+        say(f"  undo with:     {escape(result.undo_command or '')}")
+
+
+@view("ReactivatePlan")
+def _reactivate_plan_view(output: Output, plan: _sd.ReactivatePlan) -> None:
+    say = output.out.print
+    if plan.production:
+        say("[bold red]PRODUCTION[/] database")
+    since = f" soft-deleted since {plan.since}" if plan.since else ""
+    say(f"restore-inactive  {escape(plan.database)}{since}")
+    for line in plan.not_soft_deleted:
+        say(f"  not soft-deleted (nothing to do): {escape(line)}")
+    say(
+        f"  users:    reactivate {len(plan.users)}"
+        + (f": {_some(plan.user_emails)}" if plan.users else "")
+    )
+    say(
+        f"  products: reactivate {len(plan.products)}"
+        + (f": {_some(plan.product_skus)}" if plan.products else "")
+    )
+    for line in plan.refused:
+        say(f"  [yellow]cannot restore[/] {escape(line)}")
+    if plan.nothing_to_do:
+        say("nothing to do")
+    elif plan.dry_run:
+        say("dry run: nothing was changed")
+
+
+@view("ReactivateResult")
+def _reactivate_result_view(output: Output, result: _sd.ReactivateResult) -> None:
+    output.out.print(
+        f"[green]reactivated[/] {len(result.users_restored)} user(s) and "
+        f"{len(result.products_restored)} product(s) in {escape(result.database)} "
+        f"({result.batches} batch(es), {result.duration_seconds:.1f}s)"
+    )
+    if result.skipped:
+        output.out.print(f"  left alone (changed since the plan): {_some(result.skipped)}")
+
+
+@view("InactiveListing")
+def _inactive_view(output: Output, listing: _sd.InactiveListing) -> None:
+    if not (listing.users or listing.products):
+        output.out.print(f"no soft-deleted users or products in {escape(listing.database)}")
+        return
+    table = Table(title=f"soft-deleted in {escape(listing.database)}")
+    for column in ("kind", "email / SKU", "soft-deleted", "age", "purge would"):
+        table.add_column(column)
+    for kind, records in (("user", listing.users), ("product", listing.products)):
+        for rec in records:
+            action = rec.purge_action + (f" ({rec.reason})" if rec.reason else "")
+            table.add_row(
+                kind,
+                escape(rec.label),
+                rec.soft_deleted_at[:19],
+                _age_text(rec.age_seconds),
+                escape(action),
+            )
+    output.out.print(table)
+
+
 # --- seed, reset, setup ------------------------------------------------------------------
 if TYPE_CHECKING:
     from lumidb import reset as _reset

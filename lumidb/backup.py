@@ -192,7 +192,7 @@ def create_backup(
             pruned: list[str] = []
             if options.kind == backup_store.KIND_SAFETY:
                 pruned = prune_safety_backups(
-                    options.backup_dir, target.dbname, options.safety_retention, started
+                    options.backup_dir, path, options.safety_retention, started
                 )
             elif options.keep is not None and (verification is None or verification.ok):
                 pruned = _apply_keep(

@@ -117,8 +117,11 @@ def plan_purge(
     """Resolve the filters (unknown records: ``UsageError``) and classify every candidate."""
     if options.batch_size < 1:
         raise UsageError("LUMIDB_PURGE_BATCH must be at least 1")
+    from lumidb.seed import require_migrated
+
     cutoff = db_time(now - options.older_than)
     with connect(target, application_name=APPLICATION_NAME) as conn:
+        require_migrated(conn, target.schema)
         scope = resolve_selection(conn, selection)
         production = production_of(conn, options.environment)
         delete: list[str] = []

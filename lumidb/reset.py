@@ -27,7 +27,13 @@ from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.errors import OperationError, RefusedError, UsageError
 from lumidb.retention import SafetyRetention
-from lumidb.seed import SeedOptions, SeedResult, require_migrated, seed_into
+from lumidb.seed import (
+    SeedOptions,
+    SeedResult,
+    require_migrated,
+    seed_into,
+    validate_seed_input,
+)
 
 APPLICATION_NAME = "lumidb reset"
 Notify = Callable[[str], None]
@@ -108,9 +114,13 @@ def plan_reset(target: DatabaseTarget, options: ResetOptions) -> ResetPlan:
 
     if target.schema == RECORD_SCHEMA:
         raise UsageError(f"the {RECORD_SCHEMA} schema is lumidb's own and is never reset")
-    if not is_local(target.host) and not options.allow_remote:
+    if options.seed:
+        validate_seed_input(options.seed_options)
+    hostaddr = dict(target.params).get("hostaddr", "")
+    remote = [h for h in [target.host, *hostaddr.split(",")] if h and not is_local(h)]
+    if remote and not options.allow_remote:
         raise RefusedError(
-            f"reset drops every table, and {target.host} is not this machine",
+            f"reset drops every table, and {remote[0]} is not this machine",
             hint="pass --allow-remote for a disposable server (a CI service such as `postgres`)",
         )
     with connect(target, application_name=APPLICATION_NAME) as conn:
@@ -218,21 +228,23 @@ def _rebuild(
     from lumidb.connection import make_engine
     from lumidb.grants import read_grants, reapply_sql
     from lumidb.migrations import upgrade_within
+    from lumidb.restore_checks import check_sql, read_untouchable
     from lumidb.schema_contents import blocking_sessions, clearing_statements
 
     engine = make_engine(target, application_name=APPLICATION_NAME)
     try:
         with engine.connect() as conn:
-            raw = conn.connection.driver_connection
+            raw: Any = conn.connection.driver_connection  # the psycopg connection itself
             try:
                 conn.execute(
                     text(f"SET LOCAL lock_timeout = {int(options.statement_lock_timeout * 1000)}")
                 )
                 conn.execute(text("SET LOCAL client_min_messages = warning"))
                 grants = read_grants(raw, target.schema)
+                untouchable = read_untouchable(raw, target.schema)
                 drops = clearing_statements(raw, target.schema)
                 for statement in drops:
-                    conn.exec_driver_sql(statement)
+                    raw.execute(statement)  # psycopg itself: no placeholders in names
                 upgrade_within(conn)
                 seeded = None
                 if options.seed:
@@ -240,12 +252,14 @@ def _rebuild(
                     seeded = seed_into(raw, target, options.seed_options, now=now)
                 regrant = reapply_sql(grants)
                 if regrant:
-                    conn.exec_driver_sql(regrant)
+                    raw.execute(regrant)
+                # DROP ... CASCADE reaches views or keys in other schemas: never silently
+                raw.execute(check_sql(untouchable, target.schema, None))
                 revision = ",".join(
                     str(r[0])
-                    for r in conn.exec_driver_sql(
+                    for r in raw.execute(
                         f"SELECT version_num FROM {_alembic_table(target.schema)}"
-                    )
+                    ).fetchall()
                 )
                 conn.commit()
             except (DBAPIError, psycopg.Error) as exc:

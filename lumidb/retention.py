@@ -45,23 +45,37 @@ def safety_reasons(
     return reasons
 
 
-def by_database(entries: list[BackupEntry]) -> dict[str, list[BackupEntry]]:
-    """Entries grouped by their manifest's database, each group newest first."""
-    groups: dict[str, list[BackupEntry]] = {}
+Source = tuple[str, str, str, str]  # (database, host, port, schema) of a manifest
+
+
+def source_of(entry: BackupEntry) -> Source:
+    """Which database a backup is of: two servers' ``lumiai`` are two databases."""
+    manifest = entry.manifest or {}
+    return tuple(  # type: ignore[return-value]
+        str(manifest.get(key) or "") for key in ("database", "host", "port", "schema")
+    )
+
+
+def by_database(entries: list[BackupEntry]) -> dict[Source, list[BackupEntry]]:
+    """Entries grouped by the database they are of (name, host, port, schema), newest first."""
+    groups: dict[Source, list[BackupEntry]] = {}
     for entry in entries:
-        groups.setdefault(str((entry.manifest or {}).get("database", "")), []).append(entry)
+        groups.setdefault(source_of(entry), []).append(entry)
     return groups
 
 
 def prune_safety_backups(
-    backup_dir: Path, database: str, rule: SafetyRetention, now: datetime
+    backup_dir: Path, made: Path, rule: SafetyRetention, now: datetime
 ) -> list[str]:
-    """Delete the safety backups of ``database`` beyond ``rule``; call it under the lock."""
-    entries = by_database(
-        backup_store.list_backups(backup_dir, kinds={backup_store.KIND_SAFETY})
-    ).get(database, [])
+    """Delete the safety backups of ``made``'s database beyond ``rule``, never ``made``
+    itself (whatever the clocks say); call it under the folder's lock."""
+    safety = backup_store.list_backups(backup_dir, kinds={backup_store.KIND_SAFETY})
+    mine = next((entry for entry in safety if entry.path == made), None)
+    if mine is None:
+        return []
+    entries = by_database(safety)[source_of(mine)]
     kept = safety_reasons(entries, rule, now)
-    doomed = [entry for entry in entries if entry.path not in kept]
+    doomed = [entry for entry in entries if entry.path not in kept and entry.path != made]
     for entry in doomed:
         backup_store.delete_backup(entry)
     return [str(entry.path) for entry in doomed]

@@ -226,15 +226,24 @@ def require_migrated(conn: Any, schema: str) -> None:
         )
 
 
-def check_seed(target: DatabaseTarget, options: SeedOptions) -> SeedCheck:
-    """Refuse what seed must not do, before anything is asked or changed."""
-    from lumidb import guard
-
+def validate_seed_input(options: SeedOptions) -> None:
+    """The admin's email and the catalogue, checked before anything is changed (exit 2)."""
     _validate_email(options.admin_email)
     load_catalogue()
+
+
+def check_seed(target: DatabaseTarget, options: SeedOptions) -> SeedCheck:
+    """Refuse what seed must not do, before anything is asked or changed."""
+    validate_seed_input(options)
     with connect(target, application_name="lumidb seed") as conn:
         require_migrated(conn, target.schema)
-        record = guard.environment_record(conn, options.environment)
+        return _production_check(conn, target, options)
+
+
+def _production_check(conn: Any, target: DatabaseTarget, options: SeedOptions) -> SeedCheck:
+    from lumidb import guard
+
+    record = guard.environment_record(conn, options.environment)
     if record.is_production and not options.allow_production:
         guard.refuse_on_production(
             record,
@@ -255,6 +264,7 @@ def seed(target: DatabaseTarget, options: SeedOptions, *, now: datetime) -> Seed
         connect(target, application_name="lumidb seed", autocommit=False) as conn,
     ):
         require_migrated(conn, target.schema)
+        _production_check(conn, target, options)  # the record may have changed meanwhile
         result = seed_into(conn, target, options, now=now)
         conn.commit()
     return result

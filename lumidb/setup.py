@@ -16,7 +16,7 @@ from pathlib import Path
 
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect
-from lumidb.seed import SeedOptions, SeedResult
+from lumidb.seed import SeedOptions, SeedResult, validate_seed_input
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ def setup(
     from lumidb.locks import database_lock
     from lumidb.seed import seed_into
 
+    validate_seed_input(seed_options)  # a bad admin email must not leave tables unseeded
     notices = backup_store.ensure_backup_dir(backup_dir)
     with database_lock(target, "setup", timeout=lock_timeout):
         with connect(target, application_name="lumidb setup") as conn:

@@ -195,7 +195,10 @@ def list_inactive(
     target: DatabaseTarget, *, now: datetime, limit: int | None = None
 ) -> InactiveListing:
     """Every soft-deleted user and product, oldest first, read-only (no lock, no change)."""
+    from lumidb.seed import require_migrated
+
     with connect(target, application_name="lumidb inactive") as conn:
+        require_migrated(conn, target.schema)
         conn.execute("SET default_transaction_read_only = on")
         cap = f" LIMIT {int(limit)}" if limit else ""
         users = [
@@ -301,7 +304,10 @@ def plan_reactivate(
     environment: Any,
 ) -> ReactivatePlan:
     """Which soft-deleted records ``restore-inactive`` brings back (``updatedAt >= since``)."""
+    from lumidb.seed import require_migrated
+
     with connect(target, application_name=APPLICATION_NAME) as conn:
+        require_migrated(conn, target.schema)
         scope = resolve_selection(conn, selection)
         production = production_of(conn, environment)
         users: list[str] = []

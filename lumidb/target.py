@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from lumidb.config import Settings
 from lumidb.connection import DatabaseTarget, parse_database_url
-from lumidb.errors import OperationError
+from lumidb.errors import OperationError, UsageError
+from lumidb.guard import RECORD_SCHEMA
 from lumidb.server import EmbeddedServer, StartResult
 
 
@@ -35,6 +36,12 @@ def resolve_target(settings: Settings, *, start_embedded: bool = True) -> Resolv
     if chosen is not None:
         source, url = chosen
         target = parse_database_url(url, source=source, connect_timeout=settings.connect_timeout)
+        if target.schema == RECORD_SCHEMA:
+            raise UsageError(
+                f"{source} has schema={RECORD_SCHEMA}: that schema is lumidb's own "
+                "(the environment record), never the application's",
+                hint="use the application's schema, e.g. ?schema=public",
+            )
         warnings = []
         if target.pgbouncer and settings.direct_url is None:
             warnings.append(

@@ -836,3 +836,36 @@ def test_each_safety_backup_prunes_older_ones(db: DatabaseTarget, tmp_path: Path
     assert sorted(result.pruned) == sorted(str(p) for p in old[1:])
     left = [e.path for e in backup_store.list_backups(folder)]
     assert left == [Path(result.path), old[0]]
+
+
+def test_safety_retention_keeps_other_servers_and_the_copy_just_made(
+    db: DatabaseTarget, tmp_path: Path
+) -> None:
+    from lumidb.retention import SafetyRetention
+
+    folder = tmp_path / "backups"
+    now = at("2026-11-27T12:00")
+    # another server's database of the same name, sharing the folder
+    prod = [
+        fake_backup(
+            folder / "safety", now - timedelta(days=30 + i), kind="safety", database=db.dbname
+        )
+        for i in range(6)
+    ]
+    for path in prod:
+        manifest = backup_store.manifest_path_of(path)
+        doc = json.loads(manifest.read_text())
+        doc.update(host="prod.example.com", port=5432, schema="public")
+        manifest.write_text(json.dumps(doc))
+    # clock skew: a copy of this database dated in the future
+    future = fake_backup(folder / "safety", now + timedelta(minutes=10), kind="safety")
+    doc = json.loads(backup_store.manifest_path_of(future).read_text())
+    doc.update(database=db.dbname, host=db.host, port=db.port, schema=db.schema)
+    backup_store.manifest_path_of(future).write_text(json.dumps(doc))
+    rule = SafetyRetention(keep_last=1, keep_days=0, max_count=1)
+    result = create_backup(
+        db, BackupOptions(backup_dir=folder, kind="safety", safety_retention=rule), now=now
+    )
+    assert Path(result.path).exists()  # never the undo copy just taken
+    assert result.pruned == []  # the future one is kept as "last"; prod's are not ours
+    assert all(p.exists() for p in prod)

@@ -265,3 +265,49 @@ def test_declined_at_a_terminal_changes_nothing(db: DatabaseTarget, tmp_path: Pa
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 3, out.decode(errors="replace")
     assert snapshot(db) == [(50, 0, True)]
+
+
+# --- found by an attacker's review ---------------------------------------------------
+
+
+def test_hostaddr_cannot_sneak_a_remote_server_past_the_local_check(
+    cli: Cli, db: DatabaseTarget
+) -> None:
+    from dataclasses import replace
+
+    sneaky = replace(db, host="localhost", params=(("hostaddr", "192.0.2.2"),))
+    cli.use(sneaky)
+    run = cli("reset", "--yes", "--no-safety-backup")
+    assert run.exit_code == 3 and "192.0.2.2 is not this machine" in run.stderr
+
+
+def test_reset_never_drops_objects_of_other_schemas(cli: Cli, db: DatabaseTarget) -> None:
+    add_data(db)
+    sql(db, "CREATE SCHEMA reporting; CREATE VIEW reporting.v AS SELECT id FROM public.users")
+    cli.use(db)
+    run = cli("reset", "--yes", "--no-safety-backup")
+    assert run.exit_code == 1 and "rolled back; nothing changed" in run.stderr
+    assert "reporting" in run.stderr
+    assert sql(db, "SELECT to_regclass('reporting.v') IS NOT NULL") == [(True,)]
+    assert snapshot(db) == [(50, 0, True)]
+
+
+def test_a_bad_admin_email_stops_reset_before_its_safety_backup(
+    cli: Cli, db: DatabaseTarget
+) -> None:
+    add_data(db)
+    cli.use(db)
+    cli.setenv("LUMIDB_ADMIN_EMAIL", "not-an-email")
+    run = cli("reset", "--yes")
+    assert run.exit_code == 2 and "LUMIDB_ADMIN_EMAIL" in run.stderr
+    assert not (cli.workdir / "backups" / "safety").exists()
+    assert snapshot(db) == [(50, 0, True)]
+
+
+def test_the_lumidb_schema_is_never_the_applications(cli: Cli, db: DatabaseTarget) -> None:
+    from dataclasses import replace
+
+    cli.use(replace(db, schema="lumidb"))
+    for args in (("setup",), ("seed",), ("backup",), ("purge", "--yes"), ("inactive",)):
+        run = cli(*args)
+        assert run.exit_code == 2 and "schema=lumidb" in run.stderr, args

@@ -77,3 +77,27 @@ def test_two_setups_at_once_seed_once(tmp_path: Path, empty_db: DatabaseTarget) 
     assert count(empty_db, "users") == 1
     assert count(empty_db, "products") == len(load_catalogue())
     assert sum('"seed_skipped": null' in out for out, _ in outputs) == 1
+
+
+def test_a_bad_admin_email_fails_setup_before_any_table_is_made(
+    cli: Cli, empty_db: DatabaseTarget
+) -> None:
+    cli.use(empty_db)
+    cli.setenv("LUMIDB_ADMIN_EMAIL", "not-an-email")
+    run = cli("setup")
+    assert run.exit_code == 2 and "LUMIDB_ADMIN_EMAIL" in run.stderr
+    with psycopg.connect(autocommit=True, **empty_db.conninfo_params()) as conn:
+        assert conn.execute("SELECT to_regclass('public.users')").fetchone() == (None,)
+    cli.setenv("LUMIDB_ADMIN_EMAIL", "admin@lumiai.com")
+    again = cli("setup", "--json")
+    assert again.exit_code == 0 and again.json()["seeded"] is not None
+
+
+def test_soft_delete_commands_on_an_unmigrated_database_say_what_to_run(
+    cli: Cli, empty_db: DatabaseTarget
+) -> None:
+    cli.use(empty_db)
+    for args in (("inactive",), ("purge", "--yes"), ("restore-inactive", "--yes")):
+        run = cli(*args, "--json")
+        assert run.exit_code == 2 and "lumidb migrate deploy" in run.stderr, args
+        assert run.json()["kind"] == "error"

@@ -207,6 +207,39 @@ def create_backup(
     )
 
 
+@dataclass(frozen=True)
+class SafetyBackup:
+    """The undo copy a destructive command takes first, and the command that restores it."""
+
+    path: str
+    undo_command: str
+
+
+def take_safety_backup(
+    target: DatabaseTarget,
+    *,
+    backup_dir: Path,
+    pg_bin_dir: Path | None,
+    environment: str,
+    retention: SafetyRetention | None,
+    now: datetime,
+) -> SafetyBackup:
+    """A safety backup (``safety/``, kind ``safety``, its own retention) before
+    ``restore-latest``, ``reset`` or ``purge`` change anything."""
+    import shlex
+
+    options = BackupOptions(
+        backup_dir=backup_dir,
+        kind=backup_store.KIND_SAFETY,
+        pg_bin_dir=pg_bin_dir,
+        environment=environment,
+    )
+    if retention is not None:
+        options = replace(options, safety_retention=retention)
+    path = create_backup(target, options, now=now).path
+    return SafetyBackup(path=path, undo_command=f"lumidb restore-latest --file {shlex.quote(path)}")
+
+
 def _read_source(
     conn: psycopg.Connection[Any], target: DatabaseTarget, shell_environment: str
 ) -> _Source:

@@ -19,10 +19,14 @@ finishes it.
 
 from __future__ import annotations
 
-import shlex
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lumidb.backup import SafetyBackup
+
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -242,8 +246,8 @@ def purge(
     run = _Run()
     with database_lock(target, "purge", timeout=options.lock_timeout):
         if options.safety_backup:
-            safety = _safety_backup(target, options, now)
-            undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
+            taken = _safety_backup(target, options, now)
+            safety, undo = taken.path, taken.undo_command
             say(f"safety backup: {safety} (undo with: {undo})")
         with connect(target, application_name="lumidb purge", autocommit=False) as conn:
             try:
@@ -428,17 +432,14 @@ def _purge_products(conn: Any, batch: list[str], cutoff: datetime, run: _Run) ->
     ]
 
 
-def _safety_backup(target: DatabaseTarget, options: PurgeOptions, now: datetime) -> str:
-    from lumidb.backup import BackupOptions, create_backup
+def _safety_backup(target: DatabaseTarget, options: PurgeOptions, now: datetime) -> SafetyBackup:
+    from lumidb.backup import take_safety_backup
 
-    environment = getattr(options.environment, "value", str(options.environment))
-    backup_options = BackupOptions(
+    return take_safety_backup(
+        target,
         backup_dir=options.backup_dir,
-        kind="safety",
         pg_bin_dir=options.pg_bin_dir,
-        environment=environment,
+        environment=getattr(options.environment, "value", str(options.environment)),
+        retention=options.safety_retention,
+        now=now,
     )
-    if options.safety_retention is not None:
-        backup_options = replace(backup_options, safety_retention=options.safety_retention)
-    result = create_backup(target, backup_options, now=now)
-    return str(result.path)

@@ -652,8 +652,9 @@ def _seed_lines(output: Output, result: _seed.SeedResult) -> None:
 
 def _admin_lines(output: Output, result: _seed.SeedResult) -> None:
     output.out.print(f"admin: {escape(result.admin_email)}")
-    if result.admin_password is not None:
+    if result.admin_password is not None and output.err.is_terminal:
         # shown once, and on the terminal's stderr: never into a file stdout may go to
+        # (--json carries it in the one document instead)
         output.err.print(
             f"  [bold]generated password[/] (shown only now): {escape(result.admin_password)}"
         )

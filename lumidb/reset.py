@@ -13,8 +13,12 @@ machine needs ``allow_remote``. A safety backup is taken first unless declined.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lumidb.backup import SafetyBackup
+
 import ipaddress
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,8 +188,8 @@ def reset(
         safety: str | None = None
         undo: str | None = None
         if options.safety_backup:
-            safety = _safety_backup(target, options, now)
-            undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
+            taken = _safety_backup(target, options, now)
+            safety, undo = taken.path, taken.undo_command
             say(f"safety backup: {safety} (undo with: {undo})")
         dropped, revision, seeded = _rebuild(target, options, now)
     return ResetResult(
@@ -200,21 +204,17 @@ def reset(
     )
 
 
-def _safety_backup(target: DatabaseTarget, options: ResetOptions, now: datetime) -> str:
-    from lumidb.backup import BackupOptions, create_backup
+def _safety_backup(target: DatabaseTarget, options: ResetOptions, now: datetime) -> SafetyBackup:
+    from lumidb.backup import take_safety_backup
 
-    result = create_backup(
+    return take_safety_backup(
         target,
-        BackupOptions(
-            backup_dir=options.backup_dir,
-            kind="safety",
-            pg_bin_dir=options.pg_bin_dir,
-            environment=options.environment.value,
-            safety_retention=options.safety_retention,
-        ),
+        backup_dir=options.backup_dir,
+        pg_bin_dir=options.pg_bin_dir,
+        environment=options.environment.value,
+        retention=options.safety_retention,
         now=now,
     )
-    return str(result.path)
 
 
 def _rebuild(

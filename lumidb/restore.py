@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shlex
 import signal
 import subprocess
 import tempfile
@@ -50,6 +49,7 @@ from lumidb.schema_contents import blocking_sessions, clearing_statements, termi
 from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
+    from lumidb.backup import SafetyBackup
     from lumidb.backup_store import BackupEntry
     from lumidb.grants import Grant
     from lumidb.pgtools import ClientSuite
@@ -389,8 +389,8 @@ def restore(
         safety: str | None = None
         undo: str | None = None
         if plan.safety_backup:
-            safety = _safety_backup(target, options, now)
-            undo = f"lumidb restore-latest --file {shlex.quote(safety)}"
+            taken = _safety_backup(target, options, now)
+            safety, undo = taken.path, taken.undo_command
             say(f"safety backup: {safety} (undo with: {undo})")
         try:
             loaded = _load(
@@ -434,21 +434,17 @@ def restore(
     )
 
 
-def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetime) -> str:
-    from lumidb.backup import BackupOptions, create_backup
+def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetime) -> SafetyBackup:
+    from lumidb.backup import take_safety_backup
 
-    result = create_backup(
+    return take_safety_backup(
         target,
-        BackupOptions(
-            backup_dir=options.backup_dir,
-            kind="safety",
-            pg_bin_dir=options.pg_bin_dir,
-            environment=options.environment.value,
-            safety_retention=options.safety_retention,
-        ),
+        backup_dir=options.backup_dir,
+        pg_bin_dir=options.pg_bin_dir,
+        environment=options.environment.value,
+        retention=options.safety_retention,
         now=now,
     )
-    return str(result.path)
 
 
 def _client_for(target: DatabaseTarget, pg_bin_dir: Path | None) -> ClientSuite:

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from lumidb.config import Environment
+from lumidb.config import Environment, Settings
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.errors import UsageError
 
@@ -154,6 +154,19 @@ class SeedOptions:
     allow_production: bool = False
     environment: Environment = Environment.DEVELOPMENT
     lock_timeout: float = 30.0
+
+
+def seed_options(settings: Settings, **flags: Any) -> SeedOptions:
+    """The seed's options from the settings (admin email and password, environment, lock
+    timeout) and a command's flags (``refresh``, ``allow_production``)."""
+    password = settings.admin_password
+    return SeedOptions(
+        admin_email=settings.admin_email,
+        admin_password=password.get_secret_value() if password else None,
+        environment=settings.environment,
+        lock_timeout=settings.lock_timeout,
+        **flags,
+    )
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,10 @@ def reset(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import reset as core
-    from lumidb.seed import SeedOptions
+    from lumidb.seed import seed_options
     from lumidb.timespec import utc_now
 
     settings = rt.settings
-    password = settings.admin_password
     options = core.ResetOptions(
         backup_dir=settings.backup_dir,
         seed=not no_seed,
@@ -66,11 +65,7 @@ def reset(
         lock_timeout=settings.lock_timeout,
         statement_lock_timeout=settings.restore_lock_timeout,
         pg_bin_dir=settings.pg_bin_dir,
-        seed_options=SeedOptions(
-            admin_email=settings.admin_email,
-            admin_password=password.get_secret_value() if password else None,
-            environment=settings.environment,
-        ),
+        seed_options=seed_options(settings),
         safety_retention=settings.safety_retention,
     )
     target = rt.target()
@@ -86,15 +81,4 @@ def reset(
         production=False,
         dbname=target.dbname,
     )
-    result = core.reset(target, plan, options, now=utc_now(), notify=rt.output.info)
-    if (
-        result.seeded is not None
-        and result.seeded.admin_password is not None
-        and not (rt.output.json or rt.output.err.is_terminal)
-    ):
-        import dataclasses
-
-        result = dataclasses.replace(
-            result, seeded=dataclasses.replace(result.seeded, admin_password=None)
-        )
-    render.show(rt.output, result)
+    render.show(rt.output, core.reset(target, plan, options, now=utc_now(), notify=rt.output.info))

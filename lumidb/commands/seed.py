@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 import typer
@@ -70,15 +69,7 @@ def seed(
     from lumidb.timespec import utc_now
 
     settings = rt.settings
-    password = settings.admin_password
-    options = core.SeedOptions(
-        admin_email=settings.admin_email,
-        admin_password=password.get_secret_value() if password else None,
-        refresh=refresh,
-        allow_production=allow_production,
-        environment=settings.environment,
-        lock_timeout=settings.lock_timeout,
-    )
+    options = core.seed_options(settings, refresh=refresh, allow_production=allow_production)
     target = rt.target()
     check = core.check_seed(target, options)
     if check.production:
@@ -89,10 +80,7 @@ def seed(
             production=True,
             dbname=target.dbname,
         )
-    result = core.seed(target, options, now=utc_now())
-    if result.admin_password is not None and not (rt.output.json or rt.output.err.is_terminal):
-        result = dataclasses.replace(result, admin_password=None)
-    render.show(rt.output, result)
+    render.show(rt.output, core.seed(target, options, now=utc_now()))
 
 
 def _seed_scale(rt: Runtime, count: int, random_seed: int) -> None:

@@ -22,14 +22,12 @@ def setup(
     Example: uv run lumidb setup
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    import dataclasses
 
     from lumidb import setup as core
-    from lumidb.seed import SeedOptions
+    from lumidb.seed import seed_options
     from lumidb.timespec import utc_now
 
     settings = rt.settings
-    password = settings.admin_password
     target = rt.target()
     result = core.setup(
         target,
@@ -37,21 +35,8 @@ def setup(
         environment=settings.environment,
         record_as=settings.environment_to_record,
         lock_timeout=settings.lock_timeout,
-        seed_options=SeedOptions(
-            admin_email=settings.admin_email,
-            admin_password=password.get_secret_value() if password else None,
-            environment=settings.environment,
-        ),
+        seed_options=seed_options(settings),
         backup_dir=settings.backup_dir,
         now=utc_now(),
     )
-    seeded = result.seeded
-    if (
-        seeded is not None
-        and seeded.admin_password is not None
-        and not (rt.output.json or rt.output.err.is_terminal)
-    ):
-        result = dataclasses.replace(
-            result, seeded=dataclasses.replace(seeded, admin_password=None)
-        )
     render.show(rt.output, result)

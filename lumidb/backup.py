@@ -22,10 +22,8 @@ import os
 import signal
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +34,7 @@ from lumidb.backup_store import BackupEntry
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.dump_stream import CopyRowCounter
 from lumidb.errors import OperationError, UsageError
+from lumidb.interrupts import Terminated, sigterm_raises
 from lumidb.pgtools import dies_with_lumidb
 from lumidb.retention import SafetyRetention, by_database, prune_safety_backups, safety_reasons
 from lumidb.timespec import age_seconds
@@ -84,10 +83,6 @@ class BackupResult:
     @property
     def ok(self) -> bool:
         return self.verification is None or self.verification.ok
-
-
-class _Terminated(BaseException):
-    """SIGTERM arrived while a dump ran (raised by our handler so cleanup runs)."""
 
 
 class _Compressor(Protocol):
@@ -147,7 +142,7 @@ def create_backup(
         warnings = backup_store.ensure_backup_dir(options.backup_dir)
         if folder != options.backup_dir:
             backup_store.ensure_backup_dir(folder)
-        with backup_store.backup_dir_lock(folder, wait=options.wait), _sigterm_raises():
+        with backup_store.backup_dir_lock(folder, wait=options.wait), sigterm_raises():
             backup_store.remove_partials(folder)
             backup_store.remove_orphan_manifests(folder)
             started = now.astimezone(UTC)
@@ -280,23 +275,6 @@ def _pg_dump_args(suite: ClientSuite, target: DatabaseTarget) -> list[str]:
     ]
 
 
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """While a dump runs, SIGTERM raises (so the temporary file is removed) instead of killing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _cause_line(stderr: IO[bytes], target: DatabaseTarget) -> str:
     """The line of pg_dump's messages that says why it failed.
 
@@ -338,7 +316,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def _translate(exc: BaseException, what: str) -> OperationError:
     if isinstance(exc, KeyboardInterrupt):
         return OperationError(f"{what} interrupted (Ctrl-C); no backup was written")
-    if isinstance(exc, _Terminated):
+    if isinstance(exc, Terminated):
         return OperationError(f"{what} terminated (SIGTERM); no backup was written")
     if isinstance(exc, OSError):
         return OperationError(f"cannot write the backup: {exc.strerror or exc}; no backup was kept")

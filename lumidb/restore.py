@@ -43,6 +43,7 @@ from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.dump_stream import DUMP_COMPLETE as DUMP_COMPLETE
 from lumidb.dump_stream import DumpFilter, RefusedBackup
 from lumidb.errors import OperationError, UsageError
+from lumidb.interrupts import Terminated, sigterm_raises
 from lumidb.pgtools import dies_with_lumidb
 from lumidb.retention import SafetyRetention
 from lumidb.schema_contents import blocking_sessions, clearing_statements, terminate_sessions
@@ -379,7 +380,7 @@ def restore(
     started = time.monotonic()
     entry = backup_store.load_entry(Path(plan.file))
     with (
-        _sigterm_raises(),
+        sigterm_raises(),
         database_lock(target, "restore-latest", timeout=options.lock_timeout),
     ):
         suite = _client_for(target, options.pg_bin_dir)
@@ -409,7 +410,7 @@ def restore(
                     hint=f"undo with: {undo}",
                 ) from None
             raise
-        except (KeyboardInterrupt, _Terminated):
+        except (KeyboardInterrupt, Terminated):
             if plan.jobs is not None and undo is not None:
                 raise OperationError(
                     "interrupted: a parallel restore is not one transaction, "
@@ -774,31 +775,8 @@ def _wait_noting_interrupts(proc: subprocess.Popen[bytes]) -> tuple[int, bool]:
     while True:
         try:
             return proc.wait(), interrupted
-        except (KeyboardInterrupt, _Terminated):
+        except (KeyboardInterrupt, Terminated):
             interrupted = True
-
-
-class _Terminated(BaseException):
-    """SIGTERM arrived during a restore (raised by our handler so psql is ended first)."""
-
-
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """While a restore runs, SIGTERM raises (psql ends before the lock is let go)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _parallel_restore(

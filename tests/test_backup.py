@@ -829,6 +829,11 @@ def test_each_safety_backup_prunes_older_ones(db: DatabaseTarget, tmp_path: Path
         )
         for i in range(3)
     ]
+    for path in old:  # of this very database: same server and schema in the manifest
+        manifest = backup_store.manifest_path_of(path)
+        doc = json.loads(manifest.read_text())
+        doc.update(host=db.host, port=db.port, schema=db.schema)
+        manifest.write_text(json.dumps(doc))
     rule = SafetyRetention(keep_last=2, keep_days=7, max_count=20)
     result = create_backup(
         db, BackupOptions(backup_dir=folder, kind="safety", safety_retention=rule), now=now

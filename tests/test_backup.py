@@ -517,7 +517,7 @@ def test_ctrl_c_mid_dump_leaves_nothing(db: DatabaseTarget, tmp_path: Path) -> N
         partials = list(folder.glob(".*.partial")) if folder.exists() else []
         if partials and partials[0].stat().st_size > 0:
             for child in _children(proc.pid):
-                if child.name() == "pg_dump":
+                if _name(child) == "pg_dump":
                     child.suspend()  # hold pg_dump mid-dump, so Ctrl-C lands during it
                     stopped.append(child)
         time.sleep(0.002)
@@ -693,15 +693,17 @@ def test_pg_dump_dies_with_a_killed_lumidb(db: DatabaseTarget, tmp_path: Path, f
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        dumps: list[psutil.Process] = []
-        deadline = time.monotonic() + 30
-        while not dumps and time.monotonic() < deadline:
-            dumps = [c for c in _children(proc.pid) if c.name() == "pg_dump"]
-            time.sleep(0.01)
-        assert dumps, "pg_dump did not start"
-        time.sleep(0.3)  # pg_dump is now waiting for the lock
-        proc.kill()
-        proc.wait()
+        try:
+            dumps: list[psutil.Process] = []
+            deadline = time.monotonic() + 30
+            while not dumps and time.monotonic() < deadline:
+                dumps = [c for c in _children(proc.pid) if _name(c) == "pg_dump"]
+                time.sleep(0.01)
+            assert dumps, "pg_dump did not start"
+            time.sleep(0.3)  # pg_dump is now waiting for the lock
+        finally:
+            proc.kill()
+            proc.wait()
         gone_by = time.monotonic() + 5
         while time.monotonic() < gone_by and _alive(dumps[0]):
             time.sleep(0.05)
@@ -712,10 +714,18 @@ def test_pg_dump_dies_with_a_killed_lumidb(db: DatabaseTarget, tmp_path: Path, f
     assert not alive, "pg_dump outlived the lumidb that started it"
 
 
+def _name(process: psutil.Process) -> str | None:
+    """A process's name, or None when it has just exited (psutil may then raise either)."""
+    try:
+        return process.name()
+    except (psutil.Error, OSError):
+        return None
+
+
 def _alive(process: psutil.Process) -> bool:
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+    except (psutil.Error, OSError):
         return False
 
 

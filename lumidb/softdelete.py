@@ -90,6 +90,30 @@ class Scope:
     active: list[str] = field(default_factory=list)  # named records that are not soft-deleted
 
 
+_NATURAL_KEY = {"users": "email", "products": "sku"}
+
+
+def _look_up(
+    conn: Any, table: str, column: str, values: list[str], into: dict[str, tuple[str, bool]]
+) -> set[str]:
+    """Rows of ``table`` whose ``column`` (id, email or sku) is one of ``values``, added to
+    ``into`` as id -> (email or SKU, isActive); returns the values that were found."""
+    from psycopg import sql
+
+    key = _NATURAL_KEY[table]
+    query = sql.SQL('SELECT id, {key}, {column}, "isActive" FROM {table} WHERE {column} = ANY(%s)')
+    found: set[str] = set()
+    for record_id, natural, matched, active in conn.execute(
+        query.format(
+            key=sql.Identifier(key), column=sql.Identifier(column), table=sql.Identifier(table)
+        ),
+        (values,),
+    ):
+        into[record_id] = (natural, active)
+        found.add(matched)
+    return found
+
+
 def resolve_selection(conn: Any, selection: Selection) -> Scope:
     """Look the named records up; any unknown one is a ``UsageError`` (nothing changed)."""
     want_users, want_products = selection.tables
@@ -104,33 +128,13 @@ def resolve_selection(conn: Any, selection: Selection) -> Scope:
     products: dict[str, tuple[str, bool]] = {}
     found_ids: set[str] = set()
     if ids and want_users:
-        for uid, email, active in conn.execute(
-            'SELECT id, email, "isActive" FROM users WHERE id = ANY(%s)', (ids,)
-        ):
-            users[uid] = (email, active)
-            found_ids.add(uid)
+        found_ids |= _look_up(conn, "users", "id", ids, users)
     if ids and want_products:
-        for pid, sku, active in conn.execute(
-            'SELECT id, sku, "isActive" FROM products WHERE id = ANY(%s)', (ids,)
-        ):
-            products[pid] = (sku, active)
-            found_ids.add(pid)
+        found_ids |= _look_up(conn, "products", "id", ids, products)
     emails = list(dict.fromkeys(selection.emails))
-    found_emails: set[str] = set()
-    if emails:
-        for uid, email, active in conn.execute(
-            'SELECT id, email, "isActive" FROM users WHERE email = ANY(%s)', (emails,)
-        ):
-            users[uid] = (email, active)
-            found_emails.add(email)
+    found_emails = _look_up(conn, "users", "email", emails, users) if emails else set()
     skus = list(dict.fromkeys(selection.skus))
-    found_skus: set[str] = set()
-    if skus:
-        for pid, sku, active in conn.execute(
-            'SELECT id, sku, "isActive" FROM products WHERE sku = ANY(%s)', (skus,)
-        ):
-            products[pid] = (sku, active)
-            found_skus.add(sku)
+    found_skus = _look_up(conn, "products", "sku", skus, products) if skus else set()
     unknown = (
         [f"id {i!r}" for i in ids if i not in found_ids]
         + [f"email {e!r}" for e in emails if e not in found_emails]

@@ -114,7 +114,7 @@ def plan_reset(target: DatabaseTarget, options: ResetOptions) -> ResetPlan:
     """Check the guards and say what a reset will drop; changes nothing."""
     from lumidb import catalog
     from lumidb.guard import RECORD_SCHEMA
-    from lumidb.schema_contents import clearing_statements
+    from lumidb.schema_contents import clearing_statements, other_sessions
 
     if target.schema == RECORD_SCHEMA:
         raise UsageError(f"the {RECORD_SCHEMA} schema is lumidb's own and is never reset")
@@ -131,7 +131,7 @@ def plan_reset(target: DatabaseTarget, options: ResetOptions) -> ResetPlan:
         record = _refuse(options, conn)
         drops = clearing_statements(conn, target.schema)
         counts = catalog.row_counts(conn, target.schema)
-        sessions = _other_sessions(conn)
+        sessions = [described for _pid, described in other_sessions(conn)]
     return ResetPlan(
         target=target.masked_url(),
         database=target.dbname,
@@ -147,22 +147,6 @@ def plan_reset(target: DatabaseTarget, options: ResetOptions) -> ResetPlan:
         seed=options.seed,
         safety_backup=options.safety_backup,
     )
-
-
-def _other_sessions(conn: Any) -> list[str]:
-    from lumidb.locks import describe_session
-
-    rows = conn.execute(
-        """
-        SELECT pid, coalesce(application_name, ''), coalesce(client_addr::text, 'local'), usename
-        FROM pg_stat_activity
-        WHERE datname = current_database() AND pid <> pg_backend_pid()
-          AND backend_type = 'client backend'
-          AND coalesce(application_name, '') NOT LIKE 'lumidb%%'
-        ORDER BY pid
-        """
-    ).fetchall()
-    return [describe_session(pid, app, user, addr) for pid, app, addr, user in rows]
 
 
 def reset(

@@ -17,24 +17,31 @@ from lumidb.locks import describe_session
 APPLICATION_NAME = "lumidb"
 
 
+_OTHER_SESSIONS = """
+    SELECT pid, coalesce(application_name, ''), coalesce(client_addr::text, 'local'), usename
+    FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()
+      AND backend_type = 'client backend'
+      AND coalesce(application_name, '') NOT LIKE 'lumidb%%'
+    ORDER BY pid
+"""
+
+
+def other_sessions(conn: Any) -> list[tuple[int, str]]:
+    """The application's sessions on the database (lumidb's own left out): pid, description."""
+    return [
+        (pid, describe_session(pid, app, user, addr))
+        for pid, app, addr, user in conn.execute(_OTHER_SESSIONS).fetchall()
+    ]
+
+
 def terminate_sessions(target: DatabaseTarget, purpose: str = "restore") -> list[str]:
     """End the other sessions on the target database (lumidb's own are kept)."""
     import psycopg
 
     ended: list[str] = []
     with connect(target, application_name=APPLICATION_NAME) as conn:
-        sessions = conn.execute(
-            """
-            SELECT pid, coalesce(application_name, ''), coalesce(client_addr::text, 'local'),
-                   usename
-            FROM pg_stat_activity
-            WHERE datname = current_database() AND pid <> pg_backend_pid()
-              AND backend_type = 'client backend'
-              AND coalesce(application_name, '') NOT LIKE 'lumidb%%'
-            """
-        ).fetchall()
-        for pid, app, addr, user in sessions:
-            described = describe_session(pid, app, user, addr)
+        for pid, described in other_sessions(conn):
             try:
                 conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
             except psycopg.Error as exc:

@@ -11,7 +11,7 @@ The contract every implementation keeps:
 - ``upload(name)`` streams a data object; it becomes visible under ``name`` only when the
   ``with`` block ends without an exception (local: rename of a 0600 temporary file;
   S3: completing a multipart upload). An exception, a kill or a crash leaves nothing
-  that ``list`` reports under a backup's name (temporaries and incomplete uploads are
+  that ``objects`` reports under a backup's name (temporaries and incomplete uploads are
   removed by ``remove_leftovers`` under the lock).
 - ``write_small`` replaces a small object (a manifest) atomically.
 - ``lock(folder)`` excludes a second writer of that folder, here or on another machine
@@ -76,7 +76,7 @@ class BackupStorage(Protocol):
         """
         ...
 
-    def list(self, folder: str = "") -> list[StoredObject]:
+    def objects(self, folder: str = "") -> list[StoredObject]:
         """The objects directly in ``folder`` ("" or ``safety``); a missing folder is empty."""
         ...
 

@@ -27,103 +27,61 @@ import dataclasses
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import backup_restore as br
 import psycopg
 import speed_setup as setup
+from speed_tables import HEADER, Row, curve_table, table
 
 FIXED_GOAL = 0.15  # seconds, the fixed cost of a command (issue 17, goal 1)
 FAKE_BACKUPS = 500
 
 
-@dataclass
-class Row:
-    """One comparison: lumidb's times beside the bare command's, pair by pair."""
-
-    operation: str
-    size: str
-    bare_label: str
-    goal: str
-    limit: float | None = None  # the goal as a ratio (or seconds, when absolute)
-    absolute: bool = False  # the goal is on lumidb's median in seconds, not the ratio
-    lumidb: list[float] = field(default_factory=list)
-    bare: list[float] = field(default_factory=list)
-
-    @property
-    def ratios(self) -> list[float]:
-        return [a / b for a, b in zip(self.lumidb, self.bare, strict=False) if b > 0]
-
-    def cells(self) -> list[str]:
-        lumidb, bare = statistics.median(self.lumidb), statistics.median(self.bare)
-        ratios = self.ratios
-        spread = f"{min(ratios):.2f} / {statistics.median(ratios):.2f} / {max(ratios):.2f}"
-        verdict = self.goal
-        if self.limit is not None:
-            value = lumidb if self.absolute else lumidb / bare
-            verdict += ": met" if value <= self.limit else ": **missed**"
-        return [
-            self.operation,
-            self.size,
-            self.bare_label,
-            f"{lumidb:.3f}",
-            f"{bare:.3f}",
-            f"{lumidb / bare:.2f}",
-            spread,
-            verdict,
-        ]
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], numbers: range) -> str:
-    """A Markdown table; the columns in ``numbers`` are right-aligned."""
-    rule = "".join(" ---: |" if i in numbers else " --- |" for i in range(len(header)))
-    lines = ["| " + " | ".join(header) + " |", "|" + rule]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def pairs(
     row: Row,
     count: int,
-    lumidb: Callable[[], float],
-    bare: Callable[[], float],
+    lumidb: Callable[[], tuple[float, float]],
+    bare: Callable[[], tuple[float, float]],
     say: Callable[[str], None],
 ) -> Row:
-    """Time ``count`` pairs, alternating which side goes first; each callable returns seconds."""
+    """Time ``count`` pairs, alternating which side goes first; each returns (seconds, CPU)."""
     for number in range(count):
         sides = [("lumidb", lumidb), ("bare", bare)]
         if number % 2:
             sides.reverse()
         for side, operation in sides:
-            seconds = operation()
+            seconds, cpu = operation()
             (row.lumidb if side == "lumidb" else row.bare).append(seconds)
+            (row.lumidb_cpu if side == "lumidb" else row.bare_cpu).append(cpu)
             say(f"    {row.operation} [{row.size}] {side}: {seconds:.3f} s")
     return row
 
 
-def timed_db(bench: br.Bench, operation: Callable[[], None], rewrites: bool) -> Callable[[], float]:
+def timed_db(
+    bench: br.Bench, operation: Callable[[], None], rewrites: bool
+) -> Callable[[], tuple[float, float]]:
     """A timed database operation: CHECKPOINT before; check, VACUUM, CHECKPOINT after."""
-    return lambda: br._timed(bench, operation, rewrites=rewrites)[0]
+    return lambda: br._timed(bench, operation, rewrites=rewrites)
 
 
-def timed_command(command: Sequence[str], env: dict[str, str]) -> Callable[[], float]:
-    """A timed process that must exit 0 (its output is discarded)."""
+def timed_command(command: Sequence[str], env: dict[str, str]) -> Callable[[], tuple[float, float]]:
+    """A timed process that must exit 0 (its output is discarded); (seconds, its CPU)."""
 
-    def go() -> float:
+    def go() -> tuple[float, float]:
+        cpu = br._children_cpu()
         started = time.perf_counter()
         result = subprocess.run(list(command), env=env, capture_output=True, check=False)
         seconds = time.perf_counter() - started
         if result.returncode != 0:
             tail = result.stderr.decode(errors="replace").strip().splitlines()[-3:]
             raise br.BenchError(f"{' '.join(command)} exited {result.returncode}: {tail}")
-        return seconds
+        return seconds, br._children_cpu() - cpu
 
     go()  # warm-up, untimed
     return go
@@ -257,7 +215,7 @@ def measure_fixed(
             pairs(row, n, timed_db(empty, lumidb, rewrites), timed_db(empty, bare, rewrites), say)
         )
     empty_env = empty.lumidb_env(empty.source_dir)
-    lumidb = str(bench.lumidb)
+    script = str(bench.lumidb)
     rows.append(
         pairs(
             Row(
@@ -269,7 +227,7 @@ def measure_fixed(
                 True,
             ),
             n,
-            timed_command([lumidb, "backups", "list"], empty_env),
+            timed_command([script, "backups", "list"], empty_env),
             timed_command(["ls", "-l", str(empty.source_dir)], empty_env),
             say,
         )
@@ -291,37 +249,12 @@ def measure_fixed(
                     absolute=True,
                 ),
                 n,
-                timed_command([lumidb, *args], many_env),
-                timed_command([lumidb, *args], empty_env),
+                timed_command([script, *args], many_env),
+                timed_command([script, *args], empty_env),
                 say,
             )
         )
     return rows
-
-
-def curve_table(points: list[tuple[int, Row]]) -> str:
-    cells = []
-    for size, row in points:
-        lumidb, bare = statistics.median(row.lumidb), statistics.median(row.bare)
-        cells.append(
-            [
-                f"{size / br.MB:.0f}",
-                f"{lumidb:.2f}",
-                f"{lumidb / (size / br.MB) * 100:.3f}",
-                f"{bare:.2f}",
-                f"{bare / (size / br.MB) * 100:.3f}",
-                f"{lumidb / bare:.2f}",
-            ]
-        )
-    header = [
-        "database MiB",
-        "lumidb backup s",
-        "lumidb s per 100 MiB",
-        "bare s",
-        "bare s per 100 MiB",
-        "ratio",
-    ]
-    return table(header, cells, range(len(header)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -377,10 +310,8 @@ def run(args: argparse.Namespace) -> int:
                     rows += measured
                 if size_mb in args.sizes:
                     curve.append((size, measured[0]))
-            header = ["operation", "size", "bare command", "lumidb median s", "bare median s",
-                      "ratio of medians", "pair ratios min / median / max", "goal"]  # fmt: skip
             say("\n## Result\n")
-            say(table(header, [row.cells() for row in rows], range(3, 6)))
+            say(table(HEADER, [row.cells() for row in rows], range(3, 6)))
             say("\nBackup time against size (plain, zstd; medians):\n")
             say(curve_table(curve))
             say("")

@@ -16,8 +16,12 @@ lumidb picks for a PostgreSQL 18 server) and the ``zstd`` command-line program.
 
 Every comparison is ``--pairs`` pairs, the order alternating (lumidb first, then bare
 first, ...); it prints both medians, the ratio of the medians and the min / median / max
-of the per-pair ratios, as a Markdown table for BENCHMARKS.md. The first run of every
-command is an untimed warm-up. Everything created is removed at the end.
+of the per-pair ratios and the client CPU (user + sys of lumidb and its children, or of
+the bare pipeline), as a Markdown table for BENCHMARKS.md. The start-up and
+empty-database comparisons, and each size, begin with an untimed warm-up run of lumidb.
+Everything created is removed at the end.
+``bench/speed_setup.py`` holds the setup (clean install, data, fake backups),
+``bench/speed_tables.py`` the rows and tables.
 """
 
 from __future__ import annotations
@@ -97,6 +101,8 @@ def measure_size(
     bench: br.Bench, size: str, n: int, full: bool, say: Callable[[str], None]
 ) -> list[Row]:
     """At one database size: the plain backup; with ``full`` the custom backup and restores."""
+    bench.lumidb_backup_plain()  # warm-up, untimed (the page cache too, for both sides)
+    bench.clear_outputs()
     rows = [
         pairs(
             Row("`lumidb backup --quiet` (plain, zstd)", size, PLAIN_BACKUP, "≤ 1.05", 1.05),

@@ -1,7 +1,7 @@
 """Applying the schema's revisions (Alembic): status, deploy, history, and what ``migrate`` returns.
 
 The Alembic ``Config`` is built here in code; the connection is handed to
-``schema/migrations/env.py``. Every function that changes the database holds lumidb's
+``schema/migrations/env.py``. Every command that changes the database holds lumidb's
 advisory lock (``lumidb.locks``) while it does, so concurrent deploys serialise and
 each revision is applied once. The rest of ``lumidb migrate`` builds on this module:
 ``migration_dev`` (the development flow and new revisions), ``migration_down``

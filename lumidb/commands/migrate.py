@@ -167,7 +167,10 @@ def status(
     ctx: typer.Context,
     check: Annotated[
         bool,
-        typer.Option("--check", help="Exit 1 when revisions are pending or the schema drifted."),
+        typer.Option(
+            "--check",
+            help="Exit 1 when revisions are pending, the schema drifted or the database is not adopted.",
+        ),
     ] = False,
     json: JsonOption = False,
     quiet: QuietOption = False,

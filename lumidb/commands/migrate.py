@@ -30,7 +30,9 @@ app = typer.Typer(
     cls=MigrateGroup,
     help=(
         "Apply, write and inspect schema revisions. Bare `lumidb migrate` runs the development flow:"
-        " apply pending revisions, then write and apply a new one if the models changed.\n\n"
+        " apply pending revisions, then write and apply a new one if the models changed."
+        " The options below are the development flow's; a subcommand's options come after it"
+        " (lumidb migrate deploy --json).\n\n"
         "Example: lumidb migrate --name add_user_phone"
     ),
     invoke_without_command=True,

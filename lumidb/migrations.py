@@ -142,6 +142,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def script_directory() -> ScriptDirectory:
+    """Alembic's view of the revision files (imports every revision)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config())
@@ -167,6 +168,7 @@ def known_revision_ids() -> frozenset[str]:
 def revision_info(
     script: Script, *, applied: bool = False, heads: tuple[str, ...] = ()
 ) -> RevisionInfo:
+    """What lumidb shows of one revision: its id, the first line of its docstring, its file."""
     return RevisionInfo(
         revision=script.revision,
         message=(script.doc or "").strip().splitlines()[0] if script.doc else "",
@@ -178,6 +180,7 @@ def revision_info(
 
 @contextmanager
 def sa_connection(target: DatabaseTarget, purpose: str) -> Iterator[Connection]:
+    """A SQLAlchemy connection for Alembic; a failed connect becomes lumidb's one-line error."""
     from sqlalchemy.exc import OperationalError
 
     engine = make_engine(target, application_name=f"lumidb {purpose}")
@@ -193,6 +196,7 @@ def sa_connection(target: DatabaseTarget, purpose: str) -> Iterator[Connection]:
 
 
 def current_heads(conn: Connection) -> tuple[str, ...]:
+    """The revisions recorded in ``alembic_version`` (empty: none)."""
     from alembic.runtime.migration import MigrationContext
 
     heads = MigrationContext.configure(conn).get_current_heads()
@@ -201,6 +205,7 @@ def current_heads(conn: Connection) -> tuple[str, ...]:
 
 
 def pending_revisions(script: ScriptDirectory, current: tuple[str, ...]) -> list[RevisionInfo]:
+    """The revisions after ``current`` up to the heads, oldest first."""
     heads = tuple(script.get_heads())
     lower: Any = current if current else "base"
     try:
@@ -234,6 +239,7 @@ def bookkeeping(conn: Connection, schema: str) -> tuple[bool, bool, bool]:
 
 
 def refuse_unadopted(conn: Connection, target: DatabaseTarget) -> None:
+    """Refuse (exit 3) a database with tables but no lumidb history: it needs ``adopt`` first."""
     has_alembic, has_prisma, has_tables = bookkeeping(conn, target.schema)
     if has_alembic and current_heads(conn):
         return

@@ -20,8 +20,10 @@ from lumidb.backup import BackupOptions, create_backup
 from lumidb.backup_store import BackupEntry, load_entry
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget
-from lumidb.restore import DumpFilter, RestoreOptions, plan_restore, verify_backup
+from lumidb.dump_filter import DumpFilter
+from lumidb.restore import RestoreOptions, plan_restore
 from lumidb.timespec import utc_now
+from lumidb.verify import verify_backup
 
 MIGRATION_SQL = (
     Path(__file__).parent.parent / "lumidb/schema/migrations/versions/20261125_0001_initial.sql"

@@ -158,7 +158,6 @@ class DumpFilter(SqlLexer):
         self.target_schema = target_schema
         self.rows: dict[str, int] = {}
         self.complete = False
-        self.dropped: list[str] = []
         self.notes: list[str] = []
         self.truncated = False
         self._buf = b""
@@ -299,7 +298,6 @@ class DumpFilter(SqlLexer):
             if newline < 0 and not final:
                 self._refuse(line, "a psql meta-command line without end")
             if _RESTRICT_RE.fullmatch(head):
-                self.dropped.append(head.split()[0].decode())
                 return end + 1 if newline >= 0 else n
             self._refuse(line, f"the psql meta-command {first_words(head)!r}")
         statement = self._classify(head, line)
@@ -339,7 +337,6 @@ class DumpFilter(SqlLexer):
                 )
             return _Statement("copy", copy=copy)
         if _DROPPED_RE.match(first_line):
-            self.dropped.append(first_line[:80].decode("utf-8", "replace"))
             return _Statement("drop")
         schema = _SCHEMA_STMT_RE.match(first_line)
         if schema and unquote_ident(schema.group(1)) in self.existing_schemas:
@@ -393,7 +390,6 @@ class DumpFilter(SqlLexer):
         if name == "client_encoding" and value.replace(b"-", b"_") in _UNSAFE_ENCODINGS:
             self._refuse(line, f"client_encoding {value.decode()!r}, which psql lexes differently")
         if name not in self.known_settings:
-            self.dropped.append(first_line.decode("utf-8", "replace"))
             return _Statement("drop")
         return _Statement("keep")
 

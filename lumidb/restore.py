@@ -329,7 +329,11 @@ def restore(
     now: datetime,
     notify: Notify | None = None,
 ) -> RestoreResult:
-    """Carry out ``plan`` under lumidb's database lock: safety backup (taken at ``now``), then the load."""
+    """Carry out ``plan`` under lumidb's database lock: safety backup (taken at ``now``), then the load.
+
+    Two sessions of its own: the lock's, and one working session that the client choice,
+    ``--terminate-connections`` and the load's reads and lock-wait report all use.
+    """
     from lumidb import backup_store
     from lumidb.load import load_backup
     from lumidb.locks import database_lock

@@ -102,12 +102,12 @@ _UNSAFE_ENCODINGS = frozenset(
 # Names whose owner the object belongs to: the record schema's objects are skipped.
 _RECORD_OBJECT_RE = re.compile(
     rb"""(?:
-      (?:CREATE|ALTER|COMMENT\ ON)\ [A-Z ]*?(?:ONLY\ |IF\ NOT\ EXISTS\ |IF\ EXISTS\ )?"?lumidb"?\.
-    | CREATE\ (?:UNIQUE\ )?INDEX\ \S+\ ON\ (?:ONLY\ )?"?lumidb"?\.
-    | CREATE\ (?:CONSTRAINT\ )?TRIGGER\ .*\ ON\ "?lumidb"?\.
-    | (?:CREATE\ SCHEMA|COMMENT\ ON\ SCHEMA|ALTER\ SCHEMA)\ "?lumidb"?[ ;]
-    | SELECT\ pg_catalog\.setval\('"?lumidb"?\.
-    )""",
+      (?:CREATE|ALTER|COMMENT\ ON)\ [A-Z ]*?(?:ONLY\ |IF\ NOT\ EXISTS\ |IF\ EXISTS\ )?RECORD\.
+    | CREATE\ (?:UNIQUE\ )?INDEX\ \S+\ ON\ (?:ONLY\ )?RECORD\.
+    | CREATE\ (?:CONSTRAINT\ )?TRIGGER\ .*\ ON\ RECORD\.
+    | (?:CREATE\ SCHEMA|COMMENT\ ON\ SCHEMA|ALTER\ SCHEMA)\ RECORD[ ;]
+    | SELECT\ pg_catalog\.setval\('RECORD\.
+    )""".replace(b"RECORD", b'"?' + re.escape(RECORD_SCHEMA.encode()) + b'"?'),
     re.VERBOSE,
 )
 # The schema of the object a CREATE or ALTER is about (an index or trigger: of its table).

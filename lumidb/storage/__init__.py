@@ -52,7 +52,12 @@ class StoreProblem:
 
 
 class Upload(Protocol):
-    """The writable end of ``BackupStorage.upload``."""
+    """The writable end of ``BackupStorage.upload``.
+
+    A local upload also offers ``fileno()``, the descriptor of the seekable temporary
+    file, so a child can write into it directly (``pg_dump -Fc`` keeps its data offsets
+    only in a seekable file); callers check for it with ``getattr``.
+    """
 
     def write(self, data: bytes | memoryview) -> None: ...
 
@@ -115,3 +120,13 @@ class BackupStorage(Protocol):
         return None and the caller downloads to a private temporary file.
         """
         ...
+
+
+def open_storage(location: str | Path) -> BackupStorage:
+    """The storage behind a backup location from the settings: a folder path (``LocalFolder``).
+
+    The one place a location becomes a store; ``s3://bucket/prefix`` comes next.
+    """
+    from lumidb.storage.local import LocalFolder
+
+    return LocalFolder(Path(location))

@@ -24,12 +24,15 @@ import pytest
 import zstandard
 from conftest import APP_PASSWORD, LUMIDB, Cli, CommandLineWatcher, clean_env, url_of
 from psycopg import sql
-from test_backup_store import fake_backup
+from test_backup_store import fake_backup, write_manifest
 
 from lumidb import backup_store
-from lumidb.backup import BackupOptions, create_backup, list_backup_summaries, prune_backups
+from lumidb.backup import BackupOptions, create_backup
 from lumidb.connection import DatabaseTarget
+from lumidb.listing import list_backup_summaries
 from lumidb.pgtools import choose_client
+from lumidb.prune import prune_backups
+from lumidb.storage.local import partial_path_of
 from lumidb.timespec import utc_now
 
 NAME_RE = re.compile(r"^t_[0-9a-f]{12}-\d{8}T\d{6}\.\d{3}Z\.(sql\.zst|sql\.gz|sql|dump)$")
@@ -238,7 +241,7 @@ def test_keep_deletes_oldest_of_the_same_kind(cli: Cli, db: DatabaseTarget) -> N
     folder = cli.workdir / "backups"
     safety = create_backup(db, BackupOptions(backup_dir=folder, kind="safety"), now=utc_now())
     assert Path(safety.path).parent == folder / "safety"
-    assert safety.manifest["kind"] == "safety"
+    assert safety.manifest.kind == "safety"
     first = cli("backup", "--json").json()["path"]
     second = cli("backup", "--json").json()["path"]
     doc = cli("backup", "--keep", "2", "--json").json()
@@ -662,11 +665,11 @@ def test_next_backup_cleans_what_a_killed_run_left(db: DatabaseTarget, tmp_path:
     folder.mkdir(mode=0o700)
     # A run killed after its manifest was in place, before the data file's rename.
     stray = folder / f"{db.dbname}-20261124T143800.482Z.sql.zst"
-    backup_store.write_manifest(stray, {"file": stray.name, "database": db.dbname})
-    backup_store.partial_path_of(stray).write_bytes(b"complete but never renamed")
+    write_manifest(stray, {"file": stray.name, "database": db.dbname})
+    partial_path_of(stray).write_bytes(b"complete but never renamed")
     # A retention run killed between deleting a data file and its manifest.
     deleted = folder / f"{db.dbname}-20261120T000000.000Z.dump"
-    backup_store.write_manifest(deleted, {"file": deleted.name})
+    write_manifest(deleted, {"file": deleted.name})
     legacy = folder / "backup-2024-01-01T00:00:00.sql"
     legacy.write_bytes(b"-- an old script's backup\n")
     notes = folder / "notes.manifest.json"

@@ -29,18 +29,15 @@ from lumidb.formats import (
     Compression,
     compression_of_name,
     format_of_name,
-    format_time,
 )
 from lumidb.storage import MANIFEST_SUFFIX, SAFETY_FOLDER, StoredObject, StoreProblem, open_storage
-from lumidb.storage.local import LOCK_NAME, PARTIAL_PREFIX
+from lumidb.storage.local import PARTIAL_PREFIX
 
 if TYPE_CHECKING:
     from lumidb.manifest import Manifest
     from lumidb.storage import BackupStorage, Upload
 
-__all__ = ["LOCK_NAME", "MANIFEST_SUFFIX", "format_time"]
-
-SAFETY_DIR = SAFETY_FOLDER
+# Kept for the restore code, which names kinds through this module.
 KIND_BACKUP = BackupKind.BACKUP
 KIND_SAFETY = BackupKind.SAFETY
 KIND_LEGACY = BackupKind.LEGACY
@@ -217,7 +214,8 @@ def _entry_of(
         manifest, reason = read_manifest(data)
         if manifest is None:
             return None, reason
-        return BackupEntry(store, name, manifest, BackupKind(manifest.kind), item), ""
+        kind = manifest.kind if "kind" in manifest.model_fields_set else default_kind
+        return BackupEntry(store, name, manifest, kind, item), ""
     if _LEGACY_RE.match(item.name.rsplit("/", 1)[-1]):
         return BackupEntry(store, name, None, BackupKind.LEGACY, item), ""
     return None, "it has no manifest"

@@ -14,7 +14,7 @@ from pathlib import Path
 from lumidb import backup_store
 from lumidb.backup_store import BackupEntry
 from lumidb.errors import UsageError
-from lumidb.formats import format_time
+from lumidb.formats import BackupKind, format_time
 from lumidb.retention import SafetyRetention, plan_prune
 
 
@@ -65,8 +65,8 @@ def prune_backups(
         return plan
     with backup_store.backup_dir_lock(backup_dir, wait=wait):
         verdicts = plan_prune(
-            backup_store.list_backups(backup_dir, kinds={backup_store.KIND_BACKUP}),
-            backup_store.list_backups(backup_dir, kinds={backup_store.KIND_SAFETY}),
+            backup_store.list_backups(backup_dir, kinds={BackupKind.BACKUP}),
+            backup_store.list_backups(backup_dir, kinds={BackupKind.SAFETY}),
             keep_last=keep_last,
             keep_daily=keep_daily,
             keep_weekly=keep_weekly,

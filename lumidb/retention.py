@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lumidb.backup_store import BackupEntry
 from lumidb.errors import OperationError
+from lumidb.formats import BackupKind
 
 Good = Callable[[BackupEntry], bool | None]  # whether the checksum matches (None: no manifest)
 
@@ -200,7 +201,7 @@ def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, li
             f"no backup directory at {backup_dir.resolve()}: nothing to restore",
             hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
         )
-    entries = backup_store.list_backups(backup_dir, kinds={backup_store.KIND_BACKUP})
+    entries = backup_store.list_backups(backup_dir, kinds={BackupKind.BACKUP})
     mine = [e for e in entries if e.database == database]
     others = {e.database for e in entries if e.database and e.database != database}
     chosen, skipped = newest_good(mine, backup_store.checksum_matches)

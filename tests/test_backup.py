@@ -32,7 +32,7 @@ from lumidb.connection import DatabaseTarget
 from lumidb.listing import list_backup_summaries
 from lumidb.pgtools import choose_client
 from lumidb.prune import prune_backups
-from lumidb.storage.local import partial_path_of
+from lumidb.storage.local import LOCK_NAME, partial_path_of
 from lumidb.timespec import utc_now
 
 NAME_RE = re.compile(r"^t_[0-9a-f]{12}-\d{8}T\d{6}\.\d{3}Z\.(sql\.zst|sql\.gz|sql|dump)$")
@@ -85,7 +85,7 @@ def execute(target: DatabaseTarget, statement: str) -> None:
 def leftovers(folder: Path) -> list[str]:
     if not folder.exists():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.name != backup_store.LOCK_NAME)
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_NAME)
 
 
 def assert_no_password_in(folder: Path) -> None:
@@ -791,7 +791,7 @@ def test_backup_refuses_a_linked_lock_file(cli: Cli, db: DatabaseTarget, tmp_pat
     victim.write_text("precious contents\n")
     folder = cli.workdir / "backups"
     folder.mkdir(mode=0o700)
-    (folder / backup_store.LOCK_NAME).symlink_to(victim)
+    (folder / LOCK_NAME).symlink_to(victim)
     cli.use(db)
     run = cli("backup")
     assert run.exit_code == 2 and "symbolic link" in run.stderr
@@ -887,3 +887,31 @@ def test_safety_retention_keeps_other_servers_and_the_copy_just_made(
     assert Path(result.path).exists()  # never the undo copy just taken
     assert result.pruned == []  # the future one is kept as "last"; prod's are not ours
     assert all(p.exists() for p in prod)
+
+
+# --- a connection handed down --------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["plain", "custom"])
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_a_backup_uses_the_callers_connection_and_leaves_it_idle(
+    db: DatabaseTarget, tmp_path: Path, fmt: str, autocommit: bool
+) -> None:
+    from psycopg.pq import TransactionStatus
+
+    from lumidb.connection import connect
+    from lumidb.errors import OperationError
+
+    add_rows(db)
+    options = BackupOptions(backup_dir=tmp_path / "b", format=fmt)
+    with connect(db, autocommit=autocommit) as conn:
+        result = create_backup(db, options, now=utc_now(), conn=conn)
+        assert conn.info.transaction_status == TransactionStatus.IDLE
+        assert conn.autocommit is autocommit
+        assert conn.execute("SELECT 1").fetchone() == (1,)  # still the caller's to use
+        if not autocommit:
+            with pytest.raises(OperationError, match="no transaction open"):
+                create_backup(db, options, now=utc_now(), conn=conn)  # inside one now
+            conn.rollback()
+    assert result.manifest.row_counts == real_counts(db)
+    assert result.manifest.format == fmt

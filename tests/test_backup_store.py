@@ -14,7 +14,8 @@ import zstandard
 
 from lumidb import backup_store
 from lumidb.errors import RefusedError, UsageError
-from lumidb.storage.local import LocalFolder, partial_path_of
+from lumidb.formats import format_time
+from lumidb.storage.local import LOCK_NAME, LocalFolder, partial_path_of
 
 SQL = b"-- dump\nCOPY public.users (id) FROM stdin;\n1\n\\.\n"
 
@@ -50,7 +51,7 @@ def fake_backup(
             "size": len(stored),
             "sha256": hashlib.sha256(stored).hexdigest(),
             "database": database,
-            "started_at": backup_store.format_time(when),
+            "started_at": format_time(when),
             "alembic_revision": "0001",
             "row_counts": {"users": 1},
         },
@@ -183,7 +184,7 @@ def test_a_link_at_the_lock_file_is_refused_and_its_target_kept(tmp_path: Path) 
     folder = tmp_path / "backups"
     folder.mkdir(mode=0o700)
     victim = victim_file(tmp_path)
-    (folder / backup_store.LOCK_NAME).symlink_to(victim)
+    (folder / LOCK_NAME).symlink_to(victim)
     with (
         pytest.raises(UsageError, match="symbolic link") as caught,
         backup_store.backup_dir_lock(folder, wait=False),
@@ -191,8 +192,8 @@ def test_a_link_at_the_lock_file_is_refused_and_its_target_kept(tmp_path: Path) 
         pass
     assert caught.value.exit_code == 2
     assert victim.read_text() == "precious contents\n"
-    (folder / backup_store.LOCK_NAME).unlink()
-    os.link(victim, folder / backup_store.LOCK_NAME)  # a hard link truncates as well
+    (folder / LOCK_NAME).unlink()
+    os.link(victim, folder / LOCK_NAME)  # a hard link truncates as well
     with pytest.raises(UsageError), backup_store.backup_dir_lock(folder, wait=False):
         pass
     assert victim.read_text() == "precious contents\n"

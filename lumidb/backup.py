@@ -25,7 +25,8 @@ from lumidb.errors import LumidbError, OperationError, UsageError
 from lumidb.formats import BackupFormat, BackupKind, Compression, stored_compression
 from lumidb.interrupts import Terminated, sigterm_raises
 from lumidb.retention import SafetyRetention, plan_keep, plan_safety
-from lumidb.storage import StoredObject, open_storage
+from lumidb.storage import StoredObject
+from lumidb.storage.location import open_storage
 
 if TYPE_CHECKING:
     import psycopg

@@ -30,8 +30,9 @@ from lumidb.formats import (
     compression_of_name,
     format_of_name,
 )
-from lumidb.storage import MANIFEST_SUFFIX, SAFETY_FOLDER, StoredObject, StoreProblem, open_storage
+from lumidb.storage import MANIFEST_SUFFIX, SAFETY_FOLDER, StoredObject, StoreProblem
 from lumidb.storage.local import PARTIAL_PREFIX
+from lumidb.storage.location import open_storage
 
 if TYPE_CHECKING:
     from lumidb.manifest import Manifest

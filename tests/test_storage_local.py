@@ -9,8 +9,8 @@ import pytest
 
 from lumidb import backup_store
 from lumidb.errors import OperationError, RefusedError, UsageError
-from lumidb.storage import open_storage
 from lumidb.storage.local import LOCK_NAME, LocalFolder, partial_path_of
+from lumidb.storage.location import open_storage
 
 NAME = "lumiai-20261124T143800.482Z.sql"
 

@@ -19,6 +19,8 @@ The contract every implementation keeps:
 - Reads never follow what a planted object could redirect (links, other buckets); sizes
   and names come from the store, contents are untrusted (the restore filter judges them).
 - Nothing here prints, and no secret (credentials, signed URLs) appears in a message.
+
+A location from the settings becomes a store in one place: ``storage.location.open_storage``.
 """
 
 from __future__ import annotations
@@ -120,13 +122,3 @@ class BackupStorage(Protocol):
         return None and the caller downloads to a private temporary file.
         """
         ...
-
-
-def open_storage(location: str | Path) -> BackupStorage:
-    """The storage behind a backup location from the settings: a folder path (``LocalFolder``).
-
-    The one place a location becomes a store; ``s3://bucket/prefix`` comes next.
-    """
-    from lumidb.storage.local import LocalFolder
-
-    return LocalFolder(Path(location))

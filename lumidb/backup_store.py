@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 # Kept for the restore code, which names kinds through this module.
 KIND_BACKUP = BackupKind.BACKUP
 KIND_SAFETY = BackupKind.SAFETY
-KIND_LEGACY = BackupKind.LEGACY
 
 _LEGACY_RE = re.compile(r"^backup-.*\.sql$")
 _BACKUP_MANIFEST_RE = re.compile(

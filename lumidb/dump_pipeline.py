@@ -1,5 +1,6 @@
-"""The pg_dump pipeline of a backup: plain SQL streamed (compressed, hashed, rows counted)
-or a custom archive written in a snapshot, into a storage upload.
+"""The pg_dump pipeline of a backup: plain SQL streamed and counted, or a custom archive.
+
+Both write into a storage upload (``lumidb.storage``).
 
 Plain dumps stream through this process in large chunks: compressed in-process (zstd
 level 3 with the ``zstandard`` library, as ``pg_dump | zstd -3`` does, or gzip level

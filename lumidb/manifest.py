@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -107,8 +107,3 @@ def _first_error(exc: ValidationError) -> str:
     where = ".".join(str(part) for part in first.get("loc", ())) or "manifest"
     more = f", and {len(errors) - 1} more" if len(errors) > 1 else ""
     return f"{where}: {first.get('msg', 'invalid')}{more}"
-
-
-def as_document(manifest: Manifest) -> dict[str, Any]:
-    """The manifest as a JSON-ready dict (``schema`` by that name), e.g. for ``--json``."""
-    return manifest.model_dump(mode="json", by_alias=True)

@@ -45,10 +45,6 @@ class Verdict:
     entry: BackupEntry
     reason: str | None
 
-    @property
-    def kept(self) -> bool:
-        return self.reason is not None
-
 
 def newest_good(
     entries: list[BackupEntry], good: Good

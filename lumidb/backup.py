@@ -35,14 +35,6 @@ if TYPE_CHECKING:
     from lumidb.pgtools import ClientSuite
     from lumidb.restore import VerifyResult
 
-CHUNK_SIZE = 1 << 20
-ZSTD_LEVEL = 3
-# One worker thread, as the zstd program uses: compression overlaps reading and counting.
-ZSTD_THREADS = 1
-GZIP_LEVEL = 6
-_F_SETPIPE_SZ = 1031  # Linux fcntl: grow the pipe so each read returns more at once
-_POLL_S = 0.2
-
 
 @dataclass(frozen=True)
 class BackupOptions:

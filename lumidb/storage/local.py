@@ -120,14 +120,7 @@ class LocalFolder:
         if folder:
             path = self._path(folder)
             if not path.exists():
-                try:
-                    path.mkdir(parents=True, mode=DIR_MODE)
-                    path.chmod(DIR_MODE)
-                except OSError as exc:
-                    raise UsageError(
-                        f"cannot create backup directory {path}: {exc.strerror or exc}",
-                        hint="set LUMIDB_BACKUP_DIR to a folder you can write",
-                    ) from None
+                _make_dir(path)
             elif not path.is_dir():
                 raise UsageError(
                     f"backup directory {path} exists and is not a directory",
@@ -138,14 +131,7 @@ class LocalFolder:
     def _prepare_root(self) -> list[str]:
         root = self.root
         if not root.exists():
-            try:
-                root.mkdir(parents=True, mode=DIR_MODE)
-                root.chmod(DIR_MODE)
-            except OSError as exc:
-                raise UsageError(
-                    f"cannot create backup directory {root}: {exc.strerror or exc}",
-                    hint="set LUMIDB_BACKUP_DIR to a folder you can write",
-                ) from None
+            _make_dir(root)
         problem = self.problem()
         if problem is None:
             return []
@@ -298,6 +284,18 @@ class LocalFolder:
         take the same folder's lock twice.
         """
         return _folder_lock(self._path(folder), wait)
+
+
+def _make_dir(path: Path) -> None:
+    """Create a backup folder (and its parents) with mode 0700, whatever the umask."""
+    try:
+        path.mkdir(parents=True, mode=DIR_MODE)
+        path.chmod(DIR_MODE)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create backup directory {path}: {exc.strerror or exc}",
+            hint="set LUMIDB_BACKUP_DIR to a folder you can write",
+        ) from None
 
 
 def _open_lock_file(folder: Path) -> int:

@@ -53,7 +53,7 @@ def view(kind: str) -> Callable[[Callable[[Output, T], None]], Callable[[Output,
 def to_document(result: Any) -> dict[str, Any]:
     """The JSON document of a result: a stable shape with a version field."""
     body = (
-        dataclasses.asdict(result)
+        dataclasses.asdict(result, dict_factory=_json_fields)
         if dataclasses.is_dataclass(result) and not isinstance(result, type)
         else {"value": result}
     )
@@ -63,6 +63,14 @@ def to_document(result: Any) -> dict[str, Any]:
     if "version" in body or "kind" in body:
         raise TypeError(f"{type(result).__name__} must not have a field named version or kind")
     return {"version": JSON_VERSION, "kind": _kind(type(result)), **body}
+
+
+def _json_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A dataclass's fields for JSON; a pydantic model inside (a manifest) as its JSON form."""
+    return {
+        key: value.model_dump(mode="json", by_alias=True) if hasattr(value, "model_dump") else value
+        for key, value in pairs
+    }
 
 
 def _kind(kind: type) -> str:
@@ -293,6 +301,8 @@ def _adopt_view(output: Output, result: _m.AdoptResult) -> None:
 # --- backups ---------------------------------------------------------------------------
 if TYPE_CHECKING:
     from lumidb import backup as _backup
+    from lumidb import listing as _listing
+    from lumidb import prune as _prune
 
 
 def _size_text(size: int) -> str:
@@ -337,8 +347,8 @@ def _backup_view(output: Output, result: _backup.BackupResult) -> None:
     manifest = result.manifest
     output.out.print(
         f"[green]backup written[/]: {escape(result.path)} "
-        f"({_size_text(int(manifest['size']))}, {_rows_text(manifest['row_counts'])},"
-        f" revision {manifest['alembic_revision'] or '-'})"
+        f"({_size_text(manifest.size)}, {_rows_text(manifest.row_counts)},"
+        f" revision {manifest.alembic_revision or '-'})"
     )
     if result.verification is not None:
         show(output, result.verification)
@@ -347,7 +357,7 @@ def _backup_view(output: Output, result: _backup.BackupResult) -> None:
 
 
 @view("BackupListing")
-def _backup_listing_view(output: Output, listing: _backup.BackupListing) -> None:
+def _backup_listing_view(output: Output, listing: _listing.BackupListing) -> None:
     if not listing.backups:
         output.out.print(f"no backups in {escape(listing.backup_dir)}")
         return
@@ -402,7 +412,7 @@ def _fitting_columns(rows: list[dict[str, str]], width: int) -> list[str]:
 
 
 @view("PrunePlan")
-def _prune_view(output: Output, plan: _backup.PrunePlan) -> None:
+def _prune_view(output: Output, plan: _prune.PrunePlan) -> None:
     verb = "would delete" if plan.dry_run else "deleted"
     for item in plan.delete:
         output.out.print(f"{verb} {escape(item.file)}")
@@ -415,6 +425,7 @@ def _prune_view(output: Output, plan: _backup.PrunePlan) -> None:
 # --- restore ---------------------------------------------------------------------------
 if TYPE_CHECKING:
     from lumidb import restore as _restore
+    from lumidb import verify as _verify
 
 
 @view("RestorePlan")
@@ -479,7 +490,7 @@ def _restore_result_view(output: Output, result: _restore.RestoreResult) -> None
 
 
 @view("VerifyResult")
-def _verify_view(output: Output, result: _restore.VerifyResult) -> None:
+def _verify_view(output: Output, result: _verify.VerifyResult) -> None:
     name = escape(result.file.rsplit("/", 1)[-1])
     checksum = {True: "checksum ok", False: "[red]checksum MISMATCH[/]", None: "no checksum"}
     if result.ok:

@@ -25,7 +25,7 @@ def list_(
     Example: lumidb backups list --json
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.backup import list_backup_summaries
+    from lumidb.listing import list_backup_summaries
     from lumidb.timespec import utc_now
 
     render.show(rt.output, list_backup_summaries(rt.settings.backup_dir, now=utc_now()))
@@ -46,8 +46,8 @@ def verify(
     Example: lumidb backups verify
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.backup import verify_backup_file
     from lumidb.errors import OperationError
+    from lumidb.verify import verify_backup_file
 
     settings = rt.settings
     result = verify_backup_file(
@@ -85,7 +85,7 @@ def prune(
     Example: lumidb backups prune --keep-last 7 --keep-daily 14 --keep-weekly 8
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.backup import prune_backups
+    from lumidb.prune import prune_backups
     from lumidb.timespec import utc_now
 
     plan = prune_backups(

@@ -1,7 +1,8 @@
 """A backup location in an S3-compatible bucket: ``BackupStorage`` over ``s3://bucket/prefix``.
 
 Data objects are written by a streaming multipart upload (parts of ``PART_SIZE``, at most
-one in flight while the next fills, so memory stays flat whatever the dump's size) and
+``PARTS_IN_FLIGHT`` being sent while the next fills, so memory stays flat whatever the
+dump's size: about 24 MiB) and
 published only by completing the upload when the ``with`` block succeeds; an exception
 aborts it, and a killed run leaves an incomplete upload, never an object, which the next
 writer of the folder aborts (``remove_leftovers``, under the lock). Names starting with
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -23,7 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
 from lumidb.errors import LumidbError, OperationError, UsageError
-from lumidb.storage import StoredObject, StoreProblem
+from lumidb.storage import BackupStorage, StoredObject, StoreProblem
 from lumidb.storage.s3_access import S3Access, S3Location, parse_s3_url, server_time
 from lumidb.storage.s3_lock import DEFAULT_LEASE, POLL_INTERVAL_S, LeaseLock
 
@@ -31,8 +33,11 @@ if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-PART_SIZE = 16 << 20  # S3 wants at least 5 MiB for every part but the last
-PARTS_PER_SIZE_STEP = 1000  # the part size grows by PART_SIZE every 1000 parts: S3 allows 10,000
+PART_SIZE = 8 << 20  # S3 wants at least 5 MiB for every part but the last
+PARTS_IN_FLIGHT = 2  # sent side by side while the next part fills
+# The part size grows by PART_SIZE every 1000 parts (S3 allows 10,000): 8 MiB parts up to
+# 8 GB, 16 MiB up to 24 GB, … 440 GB in all.
+PARTS_PER_SIZE_STEP = 1000
 STALE_UPLOAD_AGE = timedelta(days=1)
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "404"})
 
@@ -312,7 +317,7 @@ class S3Storage:
 
 
 class S3Upload:
-    """The writable end of an upload: fills one part while the previous one is sent."""
+    """The writable end of an upload: fills one part while the previous ones are sent."""
 
     def __init__(self, storage: S3Storage, name: str, key: str, upload_id: str) -> None:
         self._storage = storage
@@ -321,8 +326,10 @@ class S3Upload:
         self._upload_id = upload_id
         self._buffer = bytearray()
         self._parts: list[CompletedPartTypeDef] = []
-        self._sending: Future[None] | None = None
-        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lumidb-s3-upload")
+        self._sending: deque[Future[None]] = deque()
+        self._sender = ThreadPoolExecutor(
+            max_workers=PARTS_IN_FLIGHT, thread_name_prefix="lumidb-s3-upload"
+        )
         self.size = 0
 
     def _next_part_size(self) -> int:
@@ -335,12 +342,13 @@ class S3Upload:
             self._send()
 
     def _send(self) -> None:
-        """Hand the filled buffer to the sender once the previous part has gone."""
-        self._wait_for_sender()
+        """Hand the filled buffer to a sender once fewer than PARTS_IN_FLIGHT are on their way."""
+        while len(self._sending) >= PARTS_IN_FLIGHT:
+            self._sending.popleft().result()
         number = len(self._parts) + 1
         part, self._buffer = self._buffer, bytearray()
         self._parts.append({"PartNumber": number, "ETag": ""})
-        self._sending = self._sender.submit(self._send_part, number, part)
+        self._sending.append(self._sender.submit(self._send_part, number, part))
 
     def _send_part(self, number: int, part: bytearray) -> None:
         storage = self._storage
@@ -358,9 +366,8 @@ class S3Upload:
         self._parts[number - 1] = {"PartNumber": number, "ETag": reply["ETag"]}
 
     def _wait_for_sender(self) -> None:
-        if self._sending is not None:
-            sending, self._sending = self._sending, None
-            sending.result()
+        while self._sending:
+            self._sending.popleft().result()
 
     def finish(self) -> None:
         """Send what is left and complete the upload: the object appears only now."""
@@ -432,3 +439,9 @@ class _BodyReader(io.RawIOBase):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+if TYPE_CHECKING:
+
+    def _keeps_the_contract(storage: S3Storage) -> BackupStorage:
+        return storage  # mypy checks S3Storage against the protocol here

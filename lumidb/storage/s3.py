@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
-PART_SIZE = 8 << 20  # S3 wants at least 5 MiB for every part but the last
+PART_SIZE = 8 << 20
+MIN_PART_SIZE = 5 << 20  # S3's minimum for every part but the last
 PARTS_IN_FLIGHT = 2  # sent side by side while the next part fills
 # The part size grows by PART_SIZE every 1000 parts (S3 allows 10,000): 8 MiB parts up to
 # 8 GB, 16 MiB up to 24 GB, … 440 GB in all.
@@ -61,6 +62,8 @@ class S3Storage:
         lease: timedelta = DEFAULT_LEASE,
         lock_poll_interval: float = POLL_INTERVAL_S,
     ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
         self.where = parse_s3_url(location) if isinstance(location, str) else location
         self.access = S3Access(self.where)
         self.part_size = part_size

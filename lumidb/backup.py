@@ -25,8 +25,8 @@ from lumidb.errors import LumidbError, OperationError, UsageError
 from lumidb.formats import BackupFormat, BackupKind, Compression, stored_compression
 from lumidb.interrupts import Terminated, sigterm_raises
 from lumidb.retention import SafetyRetention, plan_keep, plan_safety
-from lumidb.storage import StoredObject
-from lumidb.storage.location import open_storage
+from lumidb.storage import BackupLocation, StoredObject
+from lumidb.storage.location import absolute_location, open_storage
 
 if TYPE_CHECKING:
     import psycopg
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 class BackupOptions:
     """What ``create_backup`` makes and where; built by the command from settings and flags."""
 
-    backup_dir: Path
+    backup_dir: BackupLocation  # a folder, or an s3:// URL
     format: BackupFormat = BackupFormat.PLAIN
     compression: Compression = Compression.ZSTD
     kind: BackupKind = BackupKind.BACKUP
@@ -88,7 +88,7 @@ def _checked(options: BackupOptions) -> BackupOptions:
         raise UsageError("--keep must be at least 1")
     return replace(
         options,
-        backup_dir=options.backup_dir.absolute(),
+        backup_dir=absolute_location(options.backup_dir),
         format=BackupFormat(options.format),
         compression=Compression(options.compression),
         kind=BackupKind(options.kind),
@@ -250,7 +250,7 @@ class SafetyBackup:
 def take_safety_backup(
     target: DatabaseTarget,
     *,
-    backup_dir: Path,
+    backup_dir: BackupLocation,
     pg_bin_dir: Path | None,
     environment: str,
     retention: SafetyRetention | None,

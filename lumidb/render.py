@@ -750,3 +750,19 @@ def _scale_view(output: Output, result: _scale.ScaleResult) -> None:
     table.add_row("order_items", f"{result.order_items:,}", "")
     table.add_row("skin_analyses", f"{result.skin_analyses:,}", "")
     output.out.print(table)
+
+
+if TYPE_CHECKING:
+    from lumidb.storage import store_check as _store_check
+
+
+@view("StoreCheck")
+def _store_check_view(output: Output, result: _store_check.StoreCheck) -> None:
+    output.out.print(f"checking backup location {escape(result.location)} ({escape(result.where)})")
+    for step in result.steps:
+        detail = f": {escape(step.detail)}" if step.detail else ""
+        output.out.print(f"{_ok(step.ok)} {escape(step.what)}{detail}")
+    if result.ok:
+        output.out.print("[green]the backup location works[/]")
+    else:
+        output.out.print("[red]the backup location failed a check[/]")

@@ -14,7 +14,8 @@ def doctor(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Check configuration, connection, server, client programs, migrations and the backup directory.
+    """Check configuration, connection, server, client programs, migrations and the backup location
+    (a bucket is only read: `lumidb backups check-store` writes a probe).
 
     Exits 1 when any check fails; each failing check says how to fix it.
 
@@ -22,8 +23,9 @@ def doctor(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.doctor import run_doctor
+    from lumidb.timespec import utc_now
 
-    report = run_doctor(rt.settings)
+    report = run_doctor(rt.settings, now=utc_now())
     render.show(rt.output, report)
     if not report.ok:
         raise typer.Exit(exit_codes.FAILED)

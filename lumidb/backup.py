@@ -25,7 +25,7 @@ from lumidb.errors import LumidbError, OperationError, UsageError
 from lumidb.formats import BackupFormat, BackupKind, Compression, stored_compression
 from lumidb.interrupts import Terminated, sigterm_raises
 from lumidb.retention import SafetyRetention, plan_keep, plan_safety
-from lumidb.storage import BackupLocation, StoredObject
+from lumidb.storage import BackupLocation, BackupStorage, StoredObject
 from lumidb.storage.location import absolute_location, open_storage
 
 if TYPE_CHECKING:
@@ -116,16 +116,18 @@ def create_backup(
     failure no backup file, manifest or temporary file is left.
     """
     options = _checked(options)
+    store = open_storage(options.backup_dir)  # a bucket's client warms up meanwhile
     if conn is None:
         with connect(target, application_name="lumidb backup") as own:
-            return _create(own, target, options, now, progress)
-    return _create(conn, target, options, now, progress)
+            return _create(own, target, options, store, now, progress)
+    return _create(conn, target, options, store, now, progress)
 
 
 def _create(
     conn: psycopg.Connection[Any],
     target: DatabaseTarget,
     options: BackupOptions,
+    store: BackupStorage,
     now: datetime,
     progress: Callable[[int], None] | None,
 ) -> BackupResult:
@@ -138,7 +140,6 @@ def _create(
     source = _read_source(conn, target, options.environment)
     suite = client_for(conn, target, options.pg_bin_dir)
     conn.rollback()  # the reads above began a transaction unless in autocommit: end it
-    store = open_storage(options.backup_dir)
     folder = backup_store.folder_for(options.kind)
     warnings = store.prepare(folder)
     with store.lock(folder, wait=options.wait), sigterm_raises():
@@ -185,7 +186,8 @@ def _create(
 
             verification = verify_backup(entry, target=target, pg_bin_dir=options.pg_bin_dir)
         doomed: list[BackupEntry] = []
-        same_kind = backup_store.list_entries(store, kinds={options.kind})
+        prunes = options.kind == BackupKind.SAFETY or options.keep is not None
+        same_kind = backup_store.list_entries(store, kinds={options.kind}) if prunes else []
         if options.kind == BackupKind.SAFETY:
             doomed = plan_safety(same_kind, made=name, rule=options.safety_retention, now=started)
         elif options.keep is not None and (verification is None or verification.ok):

@@ -26,9 +26,11 @@ def parse_location(text: str | Path) -> BackupLocation:
     if isinstance(text, Path):
         return text.expanduser()
     if looks_like_s3(text):
-        from lumidb.storage.s3_access import parse_s3_url
+        from lumidb.storage.s3_access import parse_s3_url, preload
 
-        return parse_s3_url(text.strip()).url
+        url = parse_s3_url(text.strip()).url
+        preload()  # boto3 loads while the command does its other start-up work
+        return url
     return Path(text).expanduser()
 
 

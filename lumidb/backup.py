@@ -35,6 +35,7 @@ from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.dump_stream import CopyRowCounter
 from lumidb.errors import OperationError, UsageError
 from lumidb.interrupts import Terminated, sigterm_raises
+from lumidb.outcome import Outcome
 from lumidb.pgtools import dies_with_lumidb
 from lumidb.retention import SafetyRetention, by_database, prune_safety_backups, safety_reasons
 from lumidb.timespec import age_seconds
@@ -71,7 +72,7 @@ class BackupOptions:
 
 
 @dataclass(frozen=True)
-class BackupResult:
+class BackupResult(Outcome):
     """A finished backup: its path, its manifest, what retention deleted."""
 
     path: str
@@ -83,6 +84,15 @@ class BackupResult:
     @property
     def ok(self) -> bool:
         return self.verification is None or self.verification.ok
+
+    @property
+    def failure(self) -> OperationError | None:
+        if self.ok:
+            return None
+        return OperationError(
+            f"the backup {self.path} was written but did not verify",
+            hint="see its differences; older backups were not pruned",
+        )
 
 
 class _Compressor(Protocol):

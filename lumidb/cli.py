@@ -59,10 +59,14 @@ class LumidbGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        """Run the command, show the result it returns, exit with the result's code."""
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            if result is not None:
+                _show_and_exit(_runtime_of(ctx), result)
+            return None
         except LumidbError as exc:
-            state = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+            state = _runtime_of(ctx)
             if state.debug:
                 traceback.print_exc()
             if state.output.json:
@@ -80,13 +84,13 @@ class LumidbGroup(TyperGroup):
         except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
-            state = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+            state = _runtime_of(ctx)
             state.output.error("interrupted")
             raise typer.Exit(exit_codes.FAILED) from None
         except Exception as exc:
             if type(exc).__module__.startswith("typer") or isinstance(exc, SystemExit):
                 raise
-            state = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+            state = _runtime_of(ctx)
             if state.debug:
                 traceback.print_exc()
             first = (str(exc).strip().splitlines() or [""])[0]
@@ -94,6 +98,26 @@ class LumidbGroup(TyperGroup):
                 f"unexpected {type(exc).__name__}: {first} (run with --debug for the traceback)"
             )
             raise typer.Exit(exit_codes.FAILED) from None
+
+
+def _runtime_of(ctx: typer.Context) -> Runtime:
+    return ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+
+
+def _show_and_exit(state: Runtime, result: object) -> None:
+    """A command's result: shown (one JSON document with --json), then its exit code.
+
+    A result that carries a failure (``lumidb.outcome``) adds the one error line on
+    stderr; it is not raised, so no second JSON document follows the first.
+    """
+    from lumidb import render
+    from lumidb.outcome import failure_of
+
+    render.show(state.output, result)
+    failure = failure_of(result)
+    if failure is not None:
+        state.output.error(str(failure))
+        raise typer.Exit(failure.exit_code)
 
 
 app = typer.Typer(

@@ -44,6 +44,7 @@ from lumidb.dump_stream import DUMP_COMPLETE as DUMP_COMPLETE
 from lumidb.dump_stream import DumpFilter, RefusedBackup
 from lumidb.errors import OperationError, UsageError
 from lumidb.interrupts import Terminated, sigterm_raises
+from lumidb.outcome import Outcome
 from lumidb.pgtools import dies_with_lumidb
 from lumidb.retention import SafetyRetention
 from lumidb.schema_contents import blocking_sessions, clearing_statements, terminate_sessions
@@ -144,7 +145,7 @@ class RestoreResult:
 
 
 @dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(Outcome):
     """A backup checked: its checksum, and a restore into a scratch database."""
 
     file: str
@@ -159,6 +160,12 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.checksum_ok is not False and self.restored and not self.differences
+
+    @property
+    def failure(self) -> OperationError | None:
+        if self.ok:
+            return None
+        return OperationError("the backup did not verify", hint="see its differences")
 
 
 # --- choosing the backup ------------------------------------------------------------

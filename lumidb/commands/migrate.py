@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
 from lumidb import render
 from lumidb.commands.confirmation import confirm
+from lumidb.commands.results import NothingToDo
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOption, runtime
 
 app = typer.Typer(
@@ -71,7 +73,7 @@ def deploy(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Apply pending revisions only (CI, production). Never writes revisions, never asks.
 
     Example: lumidb migrate deploy --quiet
@@ -85,7 +87,7 @@ def deploy(
         environment=settings.environment_to_record,
         lock_timeout=settings.lock_timeout,
     )
-    render.show(rt.output, result)
+    return result
 
 
 @app.command()
@@ -99,7 +101,7 @@ def new(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Write a new revision from the models' changes (or an empty one), without applying it.
 
     When the models match the database, says so and writes nothing (exit 0); --empty
@@ -110,8 +112,7 @@ def new(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migrations
 
-    result = migrations.new_revision(None if empty else rt.target(), name)
-    render.show(rt.output, result)
+    return migrations.new_revision(None if empty else rt.target(), name)
 
 
 @app.command()
@@ -124,7 +125,7 @@ def status(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Show the current revision, the head, pending revisions and drift.
 
     Example: lumidb migrate status --check
@@ -132,10 +133,7 @@ def status(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migrations
 
-    result = migrations.status(rt.target(start_embedded=False))
-    render.show(rt.output, result)
-    if check and not result.up_to_date:
-        raise typer.Exit(1)
+    return replace(migrations.status(rt.target(start_embedded=False)), checked=check)
 
 
 @app.command()
@@ -144,7 +142,7 @@ def history(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """List every revision, oldest first, and which are applied.
 
     Example: lumidb migrate history
@@ -152,7 +150,7 @@ def history(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migrations
 
-    render.show(rt.output, migrations.history(rt.target(start_embedded=False)))
+    return migrations.history(rt.target(start_embedded=False))
 
 
 @app.command()
@@ -166,7 +164,7 @@ def down(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Revert revisions (development databases only), after showing what will be reverted.
 
     Example: lumidb migrate down --yes
@@ -179,8 +177,7 @@ def down(
     try:
         plan = migrations.plan_down(target, revision, environment=settings.environment)
     except migrations.NothingToRevert as nothing:
-        render.show(rt.output, render.NothingToDo(message=nothing.message))
-        return
+        return NothingToDo(message=nothing.message)
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
         rt.output,
@@ -189,7 +186,7 @@ def down(
         production=plan.production,
         dbname=target.dbname,
     )
-    render.show(rt.output, migrations.down(target, plan, lock_timeout=settings.lock_timeout))
+    return migrations.down(target, plan, lock_timeout=settings.lock_timeout)
 
 
 @app.command()
@@ -198,7 +195,7 @@ def adopt(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Take over a database created by the old Prisma setup: compare, then record revision 0001.
 
     Changes no data. Refuses (exit 3) when the schema differs, listing every difference.
@@ -208,12 +205,4 @@ def adopt(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migrations
 
-    result = migrations.adopt(rt.target(), lock_timeout=rt.settings.lock_timeout)
-    render.show(rt.output, result)
-    if result.differences:
-        from lumidb.errors import RefusedError
-
-        raise RefusedError(
-            f"the schema differs from revision {result.revision} in {len(result.differences)} place(s); nothing was recorded",
-            hint="make the database match docs/SCHEMA.md, then run adopt again",
-        )
+    return migrations.adopt(rt.target(), lock_timeout=rt.settings.lock_timeout)

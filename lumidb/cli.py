@@ -1,4 +1,5 @@
-"""The root of the command line: global options, one sub-app per group, the one error handler."""
+"""The root of the command line: global options, one sub-app per group, and the edge that
+shows each result and turns it, or an error, into the exit code."""
 
 from __future__ import annotations
 

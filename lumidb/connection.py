@@ -354,11 +354,6 @@ def round_trip_ms(target: DatabaseTarget) -> tuple[float, float, str]:
     return (connected - started) * 1000, (done - connected) * 1000, version
 
 
-def server_version_num(conn: psycopg.Connection[Any]) -> int:
-    """The server's version as an integer (``180006``), from an open connection."""
-    return int(conn.info.server_version)
-
-
 def make_engine(target: DatabaseTarget, *, application_name: str = "lumidb") -> Engine:
     """A SQLAlchemy engine for the target; its connections use the target's schema."""
     from sqlalchemy import create_engine

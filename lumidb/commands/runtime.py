@@ -57,5 +57,5 @@ def runtime(
         root.obj = Runtime()
     state: Runtime = root.obj
     state.debug = state.debug or debug
-    state.output = Output(json=json, quiet=quiet, debug=state.debug)
+    state.output = Output(json=json, quiet=quiet)
     return state

@@ -1,5 +1,8 @@
-"""The root of the command line: global options, one sub-app per group, and the edge that
-shows each result and turns it, or an error, into the exit code."""
+"""The root of the command line: global options, one sub-app per group, and the edge.
+
+The edge shows the result a command returns and turns it, or a lumidb error, into the
+exit code: one line on stderr for an error, exactly one JSON document with ``--json``.
+"""
 
 from __future__ import annotations
 

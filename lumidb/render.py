@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lumidb.commands.results import Drift, NothingToDo, ServerStopped
-from lumidb.console import Output
-from lumidb.views.wording import View
+
+if TYPE_CHECKING:
+    from lumidb.console import Output
+    from lumidb.views.wording import View
 
 __all__ = ["Drift", "NothingToDo", "ServerStopped", "show", "to_document", "views"]
 
@@ -86,6 +88,8 @@ def show(output: Output, result: Any, *, to_stderr: bool = False) -> None:
     if output.quiet:
         return
     if to_stderr:
+        from lumidb.console import Output
+
         viewer(Output(json=False, quiet=False, out=output.err, err=output.err), result)
     else:
         viewer(output, result)

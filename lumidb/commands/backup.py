@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
-from lumidb.console import Output
+
+if TYPE_CHECKING:
+    from lumidb.console import Output
 
 
 class DumpFormat(StrEnum):

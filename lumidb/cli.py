@@ -47,7 +47,8 @@ COMMAND_OPTIONS = frozenset({"--json", "--quiet", "-q", "--yes", "-y", "--dry-ru
 
 
 class LumidbGroup(TyperGroup):
-    """Turns lumidb's errors into one line on stderr and their exit code."""
+    """The edge: shows the result a command returns and exits with its code; turns lumidb's
+    errors into one line on stderr (and the error document with ``--json``) and theirs."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         """``lumidb --json backups list``: say where the option goes (exit 2)."""

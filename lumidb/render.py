@@ -13,13 +13,9 @@ import dataclasses
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from lumidb.commands.results import Drift, NothingToDo, ServerStopped
-
 if TYPE_CHECKING:
     from lumidb.console import Output
     from lumidb.views.wording import View
-
-__all__ = ["Drift", "NothingToDo", "ServerStopped", "show", "to_document", "views"]
 
 JSON_VERSION = 1
 

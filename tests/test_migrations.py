@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from conftest import APP_PASSWORD, LUMIDB, Cli, clean_env, url_of
 
-from lumidb import migrations
+from lumidb import migration_dev, migrations
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.locks import LOCK_CLASS, LOCK_ID
 
@@ -160,7 +160,7 @@ def test_dev_flow_writes_and_applies_a_named_revision(
 def test_dev_flow_refuses_in_a_non_editable_install(
     cli: Cli, db: DatabaseTarget, scratch_migrations: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(migrations, "source_tree_writable", lambda: False)
+    monkeypatch.setattr(migration_dev, "source_tree_writable", lambda: False)
     with connect(db) as conn:
         conn.execute("DROP INDEX products_sku_idx")
     cli.use(db)
@@ -441,3 +441,37 @@ def test_restore_of_an_older_revision_says_so_and_names_deploy(
     assert change in run.stdout
     assert "run `lumidb migrate deploy`" in run.stdout
     assert versions(db) == [("0001",)]
+
+
+def test_output_options_before_a_migrate_subcommand_are_refused(
+    cli: Cli, empty_db: DatabaseTarget
+) -> None:
+    """`lumidb migrate --json deploy` used to deploy and print the human view."""
+    cli.use(empty_db)
+    run = cli("migrate", "--json", "deploy")
+    assert run.exit_code == 2 and run.stdout == ""
+    assert (
+        run.stderr.strip() == "error: --json goes after the command: lumidb migrate deploy --json"
+    )
+    quiet = cli("migrate", "-q", "down", "base", "--yes")
+    assert quiet.exit_code == 2
+    assert "-q goes after the command: lumidb migrate down base --yes -q" in quiet.stderr
+    assert not table_exists(empty_db, "alembic_version") and not table_exists(empty_db, "users")
+
+
+def test_name_before_a_migrate_subcommand_is_refused(cli: Cli, db: DatabaseTarget) -> None:
+    """`lumidb migrate --name x status` used to ignore --name."""
+    cli.use(db)
+    run = cli("migrate", "--name", "x", "status")
+    assert run.exit_code == 2 and run.stdout == ""
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert "--name is for the development flow alone (lumidb migrate --name x)" in run.stderr
+    new = cli("migrate", "-n", "add_phone", "new", "--empty")
+    assert new.exit_code == 2 and "lumidb migrate new add_phone" in new.stderr
+
+
+def test_debug_may_come_before_a_migrate_subcommand(cli: Cli, db: DatabaseTarget) -> None:
+    cli.use(db)
+    run = cli("migrate", "--debug", "status", "--json")
+    assert run.exit_code == 0, run.stderr
+    assert run.json()["kind"] == "migration_status"

@@ -3,19 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from lumidb import render
 from lumidb.commands.confirmation import confirm
-from lumidb.commands.results import NothingToDo
+from lumidb.commands.results import Drift, NothingToDo
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOption, runtime
 
+if TYPE_CHECKING:
+    from lumidb.migrations import DevResult
+
+
+class MigrateGroup(TyperGroup):
+    """Keeps what came before and after a subcommand, so a misplaced option can be named."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        given = list(args)
+        rest = super().parse_args(ctx, args)
+        # A subcommand's name and arguments are the tail of what was given.
+        ctx.meta[_BEFORE] = given[: max(len(given) - len(ctx.args) - 1, 0)]
+        ctx.meta[_AFTER] = list(ctx.args)
+        return rest
+
+
+_BEFORE, _AFTER = "lumidb.migrate.before", "lumidb.migrate.after"
+
 app = typer.Typer(
+    cls=MigrateGroup,
     help=(
         "Apply, write and inspect schema revisions. Bare `lumidb migrate` runs the development flow:"
-        " apply pending revisions, then write and apply a new one if the models changed.\n\n"
+        " apply pending revisions, then write and apply a new one if the models changed."
+        " The options below are the development flow's; a subcommand's options come after it"
+        " (lumidb migrate deploy --json).\n\n"
         "Example: lumidb migrate --name add_user_phone"
     ),
     invoke_without_command=True,
@@ -23,7 +45,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def develop(
+def migrate(
     ctx: typer.Context,
     name: Annotated[
         str | None,
@@ -32,26 +54,59 @@ def develop(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Development flow: apply pending revisions; if the models changed, write a revision and apply it.
 
     Example: lumidb migrate --name add_user_phone
     """
-    if ctx.invoked_subcommand is not None:
-        return
+    if ctx.invoked_subcommand is None:
+        return develop(ctx, name=name, json=json, quiet=quiet, debug=debug)
+    runtime(ctx, debug=debug)  # --debug may come before the subcommand; nothing else may
+    refuse_misplaced_options(ctx, ctx.invoked_subcommand, name=name)
+    return None
+
+
+def refuse_misplaced_options(ctx: typer.Context, subcommand: str, *, name: str | None) -> None:
+    """``lumidb migrate --json deploy``, ``lumidb migrate --name x status``: say where it goes."""
+    from lumidb.errors import UsageError
+
+    owner = {opt: p.name for p in ctx.command.params if p.name != "debug" for opt in p.opts}
+    for token in ctx.meta.get(_BEFORE, []):
+        option = token.split("=", 1)[0]
+        if option not in owner and not option.startswith("--"):
+            option = option[:2]  # -nNAME
+        if owner.get(option) == "name":
+            instead = (
+                f": to name a new revision, lumidb migrate new {name}"
+                if subcommand == "new"
+                else ""
+            )
+            raise UsageError(
+                f"{option} is for the development flow alone (lumidb migrate {option} {name}); "
+                f"`lumidb migrate {subcommand}` does not take it{instead}"
+            )
+        if option in owner:
+            rest = " ".join([subcommand, *ctx.meta.get(_AFTER, [])])
+            raise UsageError(f"{option} goes after the command: lumidb migrate {rest} {option}")
+
+
+def develop(
+    ctx: typer.Context, *, name: str | None, json: bool, quiet: bool, debug: bool
+) -> DevResult:
+    """The development flow (bare ``lumidb migrate``); asks for a name at a terminal."""
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb import migrations
+    from lumidb import migration_dev
 
     target = rt.target()
     settings = rt.settings
     try:
-        result = migrations.develop(
+        result = migration_dev.develop(
             target, name=name, lock_timeout=settings.lock_timeout, environment=settings.environment
         )
-    except migrations.NameNeeded as needed:
+    except migration_dev.NameNeeded as needed:
         if not rt.output.interactive:
             raise
-        render.show(rt.output, render.Drift(items=needed.drift))
+        render.show(rt.output, Drift(items=needed.drift))
         from rich.prompt import Prompt
 
         asked = Prompt.ask(
@@ -61,10 +116,10 @@ def develop(
             from lumidb.errors import RefusedError
 
             raise RefusedError("no name given; nothing was written") from None
-        result = migrations.develop(
+        result = migration_dev.develop(
             target, name=asked, lock_timeout=settings.lock_timeout, environment=settings.environment
         )
-    render.show(rt.output, result)
+    return result
 
 
 @app.command()
@@ -82,12 +137,11 @@ def deploy(
     from lumidb import migrations
 
     settings = rt.settings
-    result = migrations.deploy(
+    return migrations.deploy(
         rt.target(),
         environment=settings.environment_to_record,
         lock_timeout=settings.lock_timeout,
     )
-    return result
 
 
 @app.command()
@@ -110,9 +164,9 @@ def new(
     Example: lumidb migrate new add_user_phone
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb import migrations
+    from lumidb import migration_dev
 
-    return migrations.new_revision(None if empty else rt.target(), name)
+    return migration_dev.new_revision(None if empty else rt.target(), name)
 
 
 @app.command()
@@ -120,7 +174,10 @@ def status(
     ctx: typer.Context,
     check: Annotated[
         bool,
-        typer.Option("--check", help="Exit 1 when revisions are pending or the schema drifted."),
+        typer.Option(
+            "--check",
+            help="Exit 1 when revisions are pending, the schema drifted or the database is not adopted.",
+        ),
     ] = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
@@ -170,13 +227,13 @@ def down(
     Example: lumidb migrate down --yes
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb import migrations
+    from lumidb import migration_down
 
     settings = rt.settings
     target = rt.target()
     try:
-        plan = migrations.plan_down(target, revision, environment=settings.environment)
-    except migrations.NothingToRevert as nothing:
+        plan = migration_down.plan_down(target, revision, environment=settings.environment)
+    except migration_down.NothingToRevert as nothing:
         return NothingToDo(message=nothing.message)
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
@@ -186,7 +243,7 @@ def down(
         production=plan.production,
         dbname=target.dbname,
     )
-    return migrations.down(target, plan, lock_timeout=settings.lock_timeout)
+    return migration_down.down(target, plan, lock_timeout=settings.lock_timeout)
 
 
 @app.command()
@@ -203,6 +260,6 @@ def adopt(
     Example: lumidb migrate adopt
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb import migrations
+    from lumidb.adopt import adopt as adopt_database
 
-    return migrations.adopt(rt.target(), lock_timeout=rt.settings.lock_timeout)
+    return adopt_database(rt.target(), lock_timeout=rt.settings.lock_timeout)

@@ -6,7 +6,6 @@ exit code: one line on stderr for an error, exactly one JSON document with ``--j
 
 from __future__ import annotations
 
-import traceback
 from typing import Annotated, Any
 
 import typer
@@ -73,7 +72,7 @@ class LumidbGroup(TyperGroup):
         except LumidbError as exc:
             state = _runtime_of(ctx)
             if state.debug:
-                traceback.print_exc()
+                _print_traceback()
             if state.output.json:
                 state.output.emit_json(
                     {
@@ -97,12 +96,18 @@ class LumidbGroup(TyperGroup):
                 raise
             state = _runtime_of(ctx)
             if state.debug:
-                traceback.print_exc()
+                _print_traceback()
             first = (str(exc).strip().splitlines() or [""])[0]
             state.output.error(
                 f"unexpected {type(exc).__name__}: {first} (run with --debug for the traceback)"
             )
             raise typer.Exit(exit_codes.FAILED) from None
+
+
+def _print_traceback() -> None:
+    import traceback  # with --debug only: it costs --help and --version time
+
+    traceback.print_exc()
 
 
 def _runtime_of(ctx: typer.Context) -> Runtime:

@@ -14,7 +14,7 @@ import argparse
 import time
 from collections.abc import Iterator
 
-from lumidb.dump_stream import DumpFilter
+from lumidb.dump_filter import DumpFilter
 
 CHUNK = 1 << 20
 HEADER = (

@@ -187,6 +187,38 @@ def client_for(conn: Any, target: DatabaseTarget, configured_dir: Path | None) -
     return choose_client(major, needs_ssl=target.needs_ssl, configured_dir=configured_dir)
 
 
+def archive_reader(configured_dir: Path | None) -> ClientSuite:
+    """The programs to read a custom-format archive with (``pg_restore -f -``, no server).
+
+    The same policy as ``choose_client`` without a server to fit: the configured suite,
+    else the newest (an archive is readable by a ``pg_restore`` at least as new as the
+    ``pg_dump`` that wrote it).
+    """
+    survey = survey_clients(None, needs_ssl=False, configured_dir=configured_dir)
+    if survey.chosen is None:
+        raise OperationError("no pg_restore found to read a custom-format backup")
+    return survey.chosen
+
+
+def child_error(stderr: bytes, target: DatabaseTarget | None = None) -> str:
+    """The line of a client program's stderr that says what went wrong, on one line.
+
+    The first ``ERROR:``/``FATAL:``/``error:`` line, else the first line; psql's
+    ``psql:<stdin>:12:`` prefix is dropped and, given the ``target``, its password is
+    scrubbed out.
+    """
+    text = stderr.decode("utf-8", "replace")
+    if target is not None:
+        text = target.scrub(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    chosen = next(
+        (line for line in lines if "ERROR:" in line or "FATAL:" in line or "error:" in line),
+        lines[0] if lines else "",
+    )
+    chosen = re.sub(r"^psql:<stdin>:\d+:\s*", "", chosen)
+    return re.sub(r"\s+", " ", chosen)
+
+
 # --- internals -----------------------------------------------------------------
 
 

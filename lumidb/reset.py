@@ -166,7 +166,7 @@ def reset(
     with database_lock(target, "reset", timeout=options.lock_timeout):
         with connect(target, application_name=APPLICATION_NAME) as conn:
             _refuse(options, conn)  # the record may have changed since the plan
-        terminated = terminate_sessions(target, "reset") if options.terminate_connections else []
+            terminated = terminate_sessions(conn, "reset") if options.terminate_connections else []
         for line in terminated:
             say(f"ended session {line}")
         safety: str | None = None
@@ -213,7 +213,7 @@ def _rebuild(
     from lumidb.grants import read_grants, reapply_sql
     from lumidb.migrations import upgrade_within
     from lumidb.restore_checks import check_sql, read_untouchable
-    from lumidb.schema_contents import blocking_sessions, clearing_statements
+    from lumidb.schema_contents import clearing_statements, lock_wait_error
 
     engine = make_engine(target, application_name=APPLICATION_NAME)
     try:
@@ -251,12 +251,8 @@ def _rebuild(
                 orig = exc.orig if isinstance(exc, DBAPIError) else exc
                 cause = orig if orig is not None else exc
                 if isinstance(cause, psycopg.errors.LockNotAvailable):
-                    blockers = blocking_sessions(target, target.schema)
-                    raise OperationError(
-                        f"reset waited {options.statement_lock_timeout:g}s for locks held by "
-                        f"other sessions and was rolled back; nothing changed. Blocking: "
-                        f"{'; '.join(blockers) or 'gone by now'}",
-                        hint="end those sessions, or rerun with --terminate-connections",
+                    raise lock_wait_error(
+                        raw, target.schema, who="reset", waited=options.statement_lock_timeout
                     ) from None
                 first = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
                 raise OperationError(

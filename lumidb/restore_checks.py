@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lumidb.connection import quote_ident
+from lumidb.guard import RECORD_SCHEMA
 
-ENVIRONMENT_TABLE = "lumidb.environment"
+if TYPE_CHECKING:
+    from lumidb.grants import Grant
+
+ENVIRONMENT_TABLE = f"{RECORD_SCHEMA}.environment"
 
 
 def literal(text: str) -> str:
@@ -180,3 +184,33 @@ def restrict_supported(version: str) -> bool:
 def restrict_line() -> str:
     """lumidb's own ``\\restrict``: from here on psql itself refuses every meta-command."""
     return f"\\restrict {secrets.token_hex(16)}\n"
+
+
+def preamble(schema: str, *, create_schema: bool, clear_sql: list[str], restrict: bool) -> bytes:
+    """Before the dump: lumidb's ``\\restrict`` (where psql knows it), ``BEGIN``, the clearing."""
+    lines = [restrict_line().rstrip("\n")] if restrict else []
+    # psql lexes strings by the server's standard_conforming_strings: on, as the filter does.
+    lines += [
+        "BEGIN;",
+        "SET client_min_messages = warning;",
+        "SET standard_conforming_strings = on;",
+    ]
+    if create_schema:
+        lines.append(f"CREATE SCHEMA {quote_ident(schema)};")
+    lines += clear_sql
+    return ("\n".join(lines) + "\n").encode()
+
+
+def postamble(
+    untouchable: Untouchable,
+    grants: list[Grant],
+    schema: str,
+    expected_rows: dict[str, int] | None,
+) -> bytes:
+    """After the dump, before COMMIT: the grants back, then the checks (they raise on a change)."""
+    from lumidb.grants import reapply_sql
+
+    text = "\nSET LOCAL search_path = pg_catalog, pg_temp;\n"
+    text += reapply_sql(grants, tag=f"lumidb_grants_{secrets.token_hex(8)}")
+    text += check_sql(untouchable, schema, expected_rows)
+    return text.encode()

@@ -3,14 +3,14 @@
 ``restore-latest`` and ``reset`` both replace everything of the application's schema in
 one transaction: they drop its objects (``clearing_statements``) and, when asked, end the
 application's sessions first (``terminate_sessions``); when they wait too long for a lock
-they name who holds it (``blocking_sessions``). The ``lumidb`` schema is never touched.
+they say so and name who holds it (``lock_wait_error``). Each takes the caller's open
+connection. The ``lumidb`` schema is never touched.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from lumidb.connection import DatabaseTarget, connect
 from lumidb.errors import OperationError
 from lumidb.locks import describe_session
 
@@ -35,42 +35,59 @@ def other_sessions(conn: Any) -> list[tuple[int, str]]:
     ]
 
 
-def terminate_sessions(target: DatabaseTarget, purpose: str = "restore") -> list[str]:
-    """End the other sessions on the target database (lumidb's own are kept)."""
+def terminate_sessions(conn: Any, purpose: str = "restore") -> list[str]:
+    """End the other sessions on ``conn``'s database (lumidb's own are kept)."""
     import psycopg
 
     ended: list[str] = []
-    with connect(target, application_name=APPLICATION_NAME) as conn:
-        for pid, described in other_sessions(conn):
-            try:
-                conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
-            except psycopg.Error as exc:
-                raise OperationError(
-                    f"cannot end session {described}: {str(exc).strip().splitlines()[0]}",
-                    hint=f"end it as its owner or a superuser, then run the {purpose} again",
-                ) from None
-            ended.append(described)
+    for pid, described in other_sessions(conn):
+        try:
+            conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        except psycopg.Error as exc:
+            raise OperationError(
+                f"cannot end session {described}: {str(exc).strip().splitlines()[0]}",
+                hint=f"end it as its owner or a superuser, then run the {purpose} again",
+            ) from None
+        ended.append(described)
     return ended
 
 
-def blocking_sessions(target: DatabaseTarget, schema: str) -> list[str]:
+def blocking_sessions(conn: Any, schema: str) -> list[str]:
     """Other sessions holding locks on the schema's tables: what a restore or reset waited for."""
-    with connect(target, application_name=APPLICATION_NAME) as conn:
-        rows = conn.execute(
-            """
-            SELECT DISTINCT a.pid, coalesce(a.application_name, ''),
-                   coalesce(a.client_addr::text, 'local'), a.usename, a.state
-            FROM pg_locks l
-            JOIN pg_class c ON c.oid = l.relation
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.granted AND n.nspname = %s AND a.datname = current_database()
-              AND a.pid <> pg_backend_pid()
-            ORDER BY a.pid
-            """,
-            (schema,),
-        ).fetchall()
+    rows = conn.execute(
+        """
+        SELECT DISTINCT a.pid, coalesce(a.application_name, ''),
+               coalesce(a.client_addr::text, 'local'), a.usename, a.state
+        FROM pg_locks l
+        JOIN pg_class c ON c.oid = l.relation
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.granted AND n.nspname = %s AND a.datname = current_database()
+          AND a.pid <> pg_backend_pid()
+        ORDER BY a.pid
+        """,
+        (schema,),
+    ).fetchall()
     return [describe_session(pid, app, user, addr, state) for pid, app, addr, user, state in rows]
+
+
+def lock_wait_error(
+    conn: Any, schema: str, *, who: str, waited: float, setting: str | None = None
+) -> OperationError:
+    """The error of a ``who`` (``"the restore"``, ``"reset"``) that waited too long for locks.
+
+    It names the sessions holding locks on ``schema`` now (asked on ``conn``) and says
+    what to do; ``setting`` is the variable that sets the wait, when there is one.
+    """
+    blockers = blocking_sessions(conn, schema)
+    hint = "end those sessions, or rerun with --terminate-connections"
+    if setting is not None:
+        hint += f" ({setting} sets the wait)"
+    return OperationError(
+        f"{who} waited {waited:g}s for locks held by other sessions and was rolled back; "
+        f"nothing changed. Blocking: {'; '.join(blockers) or 'gone by now'}",
+        hint=hint,
+    )
 
 
 def clearing_statements(conn: Any, schema: str) -> list[str]:

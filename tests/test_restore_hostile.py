@@ -22,7 +22,8 @@ from test_restore import backup, environment_row, seed, snapshot, sql
 
 from lumidb.backup_store import manifest_path_of
 from lumidb.connection import DatabaseTarget
-from lumidb.dump_stream import CopyRowCounter, DumpFilter, RefusedBackup, parse_copy_header
+from lumidb.dump_filter import DumpFilter
+from lumidb.dump_stream import CopyRowCounter, RefusedBackup, parse_copy_header
 
 
 def plant(path: Path, data: bytes) -> None:

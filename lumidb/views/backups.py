@@ -13,7 +13,7 @@ from lumidb.views.wording import View, age_text, format_text, ok_mark, rows_text
 
 if TYPE_CHECKING:
     from lumidb.backup import BackupListing, BackupResult, PrunePlan
-    from lumidb.restore import VerifyResult
+    from lumidb.verify import VerifyResult
 
 
 def backup_result(output: Output, result: BackupResult) -> None:

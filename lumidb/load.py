@@ -109,8 +109,7 @@ def load_backup(
     changed, except after a failed ``--jobs`` load) or ``RefusedBackup``.
     """
     facts = read_target_facts(conn, target.schema)
-    manifest_rows = (entry.manifest or {}).get("row_counts")
-    expected = manifest_rows if isinstance(manifest_rows, dict) else None
+    expected = entry.manifest.row_counts if entry.manifest else None
     if jobs is not None:
         notes = _check_archive(entry, target, facts, pg_bin_dir)
         _parallel_restore(

@@ -52,13 +52,21 @@ def to_document(result: Any) -> dict[str, Any]:
     """The JSON document of a result: a stable shape with a version field."""
     if not dataclasses.is_dataclass(result) or isinstance(result, type):
         raise TypeError(f"{type(result).__name__} is not a result (a dataclass instance)")
-    body = dataclasses.asdict(result)
+    body = dataclasses.asdict(result, dict_factory=_json_fields)
     for name in ("ok", "up_to_date", "revision_change"):
         if hasattr(result, name) and name not in body:
             body[name] = getattr(result, name)
     if "version" in body or "kind" in body:
         raise TypeError(f"{type(result).__name__} must not have a field named version or kind")
     return {"version": JSON_VERSION, "kind": _kind(type(result)), **body}
+
+
+def _json_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A dataclass's fields for JSON; a pydantic model inside (a manifest) as its JSON form."""
+    return {
+        key: value.model_dump(mode="json", by_alias=True) if hasattr(value, "model_dump") else value
+        for key, value in pairs
+    }
 
 
 def _kind(kind: type) -> str:

@@ -80,7 +80,7 @@ def test_default_restore_opens_few_sessions(
     assert run.exit_code == 0, run.stderr
     # restore-latest: the plan's session, the lock's, the working session, psql. The
     # safety backup: its own session and pg_dump (its session goes once it takes conn=).
-    assert sessions_since(logins) == Counter({"lumidb restore-latest": 4, "lumidb backup": 2})
+    assert sessions_since(logins) == Counter({"lumidb restore-latest": 4, "lumidb backup": 1})
 
 
 # --- locks, sessions, interrupts ----------------------------------------------------

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
+from lumidb.formats import BackupFormat, Compression
 
 if TYPE_CHECKING:
     from lumidb.console import Output
-
-
-class DumpFormat(StrEnum):
-    PLAIN = "plain"
-    CUSTOM = "custom"
-
-
-class Compression(StrEnum):
-    ZSTD = "zstd"
-    GZIP = "gzip"
-    NONE = "none"
 
 
 @contextmanager
@@ -61,12 +50,12 @@ def _progress(output: Output) -> Iterator[Callable[[int], None] | None]:
 def backup(
     ctx: typer.Context,
     format: Annotated[
-        DumpFormat,
+        BackupFormat,
         typer.Option(
             "--format",
             help="plain SQL (default) or custom (.dump, for pg_restore --jobs).",
         ),
-    ] = DumpFormat.PLAIN,
+    ] = BackupFormat.PLAIN,
     compress: Annotated[
         Compression,
         typer.Option(
@@ -103,8 +92,8 @@ def backup(
     settings = rt.settings
     options = BackupOptions(
         backup_dir=settings.backup_dir,
-        format=format.value,
-        compression=compress.value,
+        format=format,
+        compression=compress,
         keep=keep if keep is not None else settings.backup_keep,
         wait=wait,
         pg_bin_dir=settings.pg_bin_dir,

@@ -24,7 +24,7 @@ def list_(
     Example: lumidb backups list --json
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.backup import list_backup_summaries
+    from lumidb.listing import list_backup_summaries
     from lumidb.timespec import utc_now
 
     return list_backup_summaries(rt.settings.backup_dir, now=utc_now())
@@ -45,7 +45,7 @@ def verify(
     Example: lumidb backups verify
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.backup import verify_backup_file
+    from lumidb.verify import verify_backup_file
 
     settings = rt.settings
     return verify_backup_file(
@@ -80,7 +80,7 @@ def prune(
     Example: lumidb backups prune --keep-last 7 --keep-daily 14 --keep-weekly 8
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.backup import prune_backups
+    from lumidb.prune import prune_backups
     from lumidb.timespec import utc_now
 
     return prune_backups(

@@ -12,7 +12,9 @@ from lumidb.console import Output
 from lumidb.views.wording import View, age_text, format_text, ok_mark, rows_text, size_text
 
 if TYPE_CHECKING:
-    from lumidb.backup import BackupListing, BackupResult, PrunePlan
+    from lumidb.backup import BackupResult
+    from lumidb.listing import BackupListing
+    from lumidb.prune import PrunePlan
     from lumidb.verify import VerifyResult
 
 
@@ -20,8 +22,8 @@ def backup_result(output: Output, result: BackupResult) -> None:
     manifest = result.manifest
     output.out.print(
         f"[green]backup written[/]: {escape(result.path)} "
-        f"({size_text(int(manifest['size']))}, {rows_text(manifest['row_counts'])},"
-        f" revision {manifest['alembic_revision'] or '-'})"
+        f"({size_text(manifest.size)}, {rows_text(manifest.row_counts)},"
+        f" revision {manifest.alembic_revision or '-'})"
     )
     if result.verification is not None:
         verify_result(output, result.verification)

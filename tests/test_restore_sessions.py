@@ -1,4 +1,5 @@
-"""A restore and the other sessions: its own few, the application's, a second lumidb, Ctrl-C.
+"""A restore and the other sessions: its own few, the application's, a second lumidb, Ctrl-C
+(and how few sessions `migrate deploy` opens).
 
 Every session lumidb opens costs a connection set-up (a TLS handshake on a remote
 server), so a restore keeps two sessions of its own (the plan's aside) and hands them
@@ -79,8 +80,18 @@ def test_default_restore_opens_few_sessions(
     run = cli("restore-latest", "--yes")
     assert run.exit_code == 0, run.stderr
     # restore-latest: the plan's session, the lock's, the working session, psql. The
-    # safety backup: its own session and pg_dump (its session goes once it takes conn=).
+    # safety backup runs on the working session; pg_dump is its one session of its own.
     assert sessions_since(logins) == Counter({"lumidb restore-latest": 4, "lumidb backup": 1})
+
+
+def test_deploy_opens_the_locks_session_and_one_working_session(
+    cli: Cli, db: DatabaseTarget, logins: psycopg.Connection[Any]
+) -> None:
+    cli.use(db)
+    run = cli("migrate", "deploy")
+    assert run.exit_code == 0, run.stderr
+    # The lock's session and Alembic's; the environment record is read on Alembic's.
+    assert sessions_since(logins) == Counter({"lumidb migrate deploy": 2})
 
 
 # --- locks, sessions, interrupts ----------------------------------------------------

@@ -1,5 +1,5 @@
 """A restore and the other sessions: its own few, the application's, a second lumidb, Ctrl-C
-(and how few sessions `migrate deploy` opens).
+(and how few sessions `migrate deploy`, `seed` and `reset` open: the lock's and one working session).
 
 Every session lumidb opens costs a connection set-up (a TLS handshake on a remote
 server), so a restore keeps two sessions of its own (the plan's aside) and hands them
@@ -199,3 +199,18 @@ def test_no_password_in_any_argv(db: DatabaseTarget, tmp_path: Path) -> None:
     assert argv.leaks == []
     for program in ("psql", "pg_dump"):
         assert argv.saw(lambda line, p=program: f"/{p} " in line), program
+
+
+def test_seed_and_reset_hold_the_lock_and_one_working_session(
+    cli: Cli, db: DatabaseTarget, logins: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cli.use(db)
+    cli.setenv("LUMIDB_BACKUP_DIR", str(tmp_path / "backups"))
+    assert cli("seed").exit_code == 0
+    # The check before any prompt, the lock's session, the working session.
+    assert sessions_since(logins) == Counter({"lumidb seed": 3})
+    run = cli("reset", "--yes")
+    assert run.exit_code == 0, run.stderr
+    # The plan's, the lock's, the working session (Alembic, the checks and the safety
+    # backup's reads on it); pg_dump is the safety backup's only session of its own.
+    assert sessions_since(logins) == Counter({"lumidb reset": 3, "lumidb backup": 1})

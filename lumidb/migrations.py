@@ -28,6 +28,7 @@ from lumidb.connection import (
 )
 from lumidb.errors import LumidbError, OperationError, RefusedError
 from lumidb.locks import database_lock
+from lumidb.outcome import Outcome
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -49,17 +50,31 @@ class RevisionInfo:
 
 
 @dataclass(frozen=True)
-class MigrationStatus:
+class MigrationStatus(Outcome):
     database: str
     current: list[str]
     heads: list[str]
     pending: list[RevisionInfo]
     drift: list[str]
     unadopted: bool = False
+    checked: bool = False  # `status --check`: a database not up to date fails (exit 1)
 
     @property
     def up_to_date(self) -> bool:
         return not (self.pending or self.drift or self.unadopted)
+
+    @property
+    def failure(self) -> OperationError | None:
+        if not self.checked or self.up_to_date:
+            return None
+        if self.unadopted:
+            return OperationError("not up to date: not adopted", hint="run lumidb migrate adopt")
+        if self.pending:
+            return OperationError(
+                f"not up to date: {len(self.pending)} revision(s) pending",
+                hint="run lumidb migrate deploy",
+            )
+        return OperationError("not up to date: the models and the database differ")
 
 
 @dataclass(frozen=True)
@@ -113,12 +128,22 @@ class DownResult:
 
 
 @dataclass(frozen=True)
-class AdoptResult:
+class AdoptResult(Outcome):
     database: str
     adopted: bool
     already: bool
     revision: str
     differences: list[str] = field(default_factory=list)
+
+    @property
+    def failure(self) -> RefusedError | None:
+        if not self.differences:
+            return None
+        return RefusedError(
+            f"the schema differs from revision {self.revision} in {len(self.differences)} "
+            "place(s); nothing was recorded",
+            hint="make the database match docs/SCHEMA.md, then run adopt again",
+        )
 
 
 # --- Alembic plumbing ------------------------------------------------------------

@@ -24,6 +24,7 @@ from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import LumidbError, OperationError, UsageError
 from lumidb.formats import BackupFormat, BackupKind, Compression, stored_compression
 from lumidb.interrupts import Terminated, sigterm_raises
+from lumidb.outcome import Outcome
 from lumidb.retention import SafetyRetention, plan_keep, plan_safety
 from lumidb.storage import BackupLocation, BackupStorage, StoredObject
 from lumidb.storage.location import absolute_location, open_storage
@@ -53,7 +54,7 @@ class BackupOptions:
 
 
 @dataclass(frozen=True)
-class BackupResult:
+class BackupResult(Outcome):
     """A finished backup: its path, its manifest, what retention deleted."""
 
     path: str
@@ -65,6 +66,15 @@ class BackupResult:
     @property
     def ok(self) -> bool:
         return self.verification is None or self.verification.ok
+
+    @property
+    def failure(self) -> OperationError | None:
+        if self.ok:
+            return None
+        return OperationError(
+            f"the backup {self.path} was written but did not verify",
+            hint="see its differences; older backups were not pruned",
+        )
 
 
 # --- creating a backup --------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
+from lumidb.outcome import Outcome
 from lumidb.storage import BackupLocation
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ APPLICATION_NAME = "lumidb verify"
 
 
 @dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(Outcome):
     """A backup checked: its checksum, and a restore into a scratch database."""
 
     file: str
@@ -40,6 +41,12 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.checksum_ok is not False and self.restored and not self.differences
+
+    @property
+    def failure(self) -> OperationError | None:
+        if self.ok:
+            return None
+        return OperationError("the backup did not verify", hint="see its differences")
 
 
 def verify_backup(

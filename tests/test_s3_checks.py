@@ -81,7 +81,7 @@ def test_check_store_probes_a_bucket_and_leaves_nothing(cli: Cli, s3_place: S3Pl
     run = cli("backups", "check-store", "--from", s3_place.url, "--json")
     assert run.exit_code == 0, run.stdout + run.stderr
     doc = json.loads(run.stdout)
-    assert doc["version"] == 1 and doc["kind"] == "store_check" and doc["ok"] is True
+    assert doc["version"] == 1 and doc["kind"] == "store_check_report" and doc["ok"] is True
     steps = [s["what"] for s in doc["steps"]]
     assert "write a probe object" in steps and "delete it" in steps
     assert any("If-None-Match" in s for s in steps)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from lumidb import render
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
 
 app = typer.Typer(
@@ -47,7 +46,7 @@ def list_(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """List backups, newest first, with their checksum state (safety backups marked).
 
     Example: lumidb backups list --json
@@ -56,8 +55,7 @@ def list_(
     from lumidb.listing import list_backup_summaries
     from lumidb.timespec import utc_now
 
-    where = chosen_location(location, rt.settings.backup_dir)
-    render.show(rt.output, list_backup_summaries(where, now=utc_now()))
+    return list_backup_summaries(chosen_location(location, rt.settings.backup_dir), now=utc_now())
 
 
 @app.command()
@@ -71,25 +69,21 @@ def verify(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Check a backup's checksum and restore it into a scratch database; exit 1 on a mismatch.
 
     Example: lumidb backups verify
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.errors import OperationError
     from lumidb.verify import verify_backup_file
 
     settings = rt.settings
-    result = verify_backup_file(
+    return verify_backup_file(
         chosen_location(location, settings.backup_dir),
         backup_file(file),
         target=rt.target(),
         pg_bin_dir=settings.pg_bin_dir,
     )
-    render.show(rt.output, result)
-    if not result.ok:
-        raise OperationError("the backup did not verify", hint="see the differences above")
 
 
 @app.command()
@@ -114,7 +108,7 @@ def prune(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Delete old backups, grandfather-father-son; the newest good backup always stays.
 
     Safety backups follow their own rule: per database the newest LUMIDB_SAFETY_KEEP_LAST
@@ -126,7 +120,7 @@ def prune(
     from lumidb.prune import prune_backups
     from lumidb.timespec import utc_now
 
-    plan = prune_backups(
+    return prune_backups(
         chosen_location(location, rt.settings.backup_dir),
         keep_last=keep_last,
         keep_daily=keep_daily,
@@ -136,7 +130,6 @@ def prune(
         dry_run=dry_run,
         wait=wait,
     )
-    render.show(rt.output, plan)
 
 
 @app.command("check-store")
@@ -146,7 +139,7 @@ def check_store(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Write, read back and delete a probe in the backup location; exit 1 if a step fails.
 
     For a bucket it also checks that the server refuses an overwrite with If-None-Match
@@ -156,13 +149,6 @@ def check_store(
     Example: lumidb backups check-store --from s3://lumiai-backups/production
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.errors import OperationError
     from lumidb.storage.store_check import check_store as probe
 
-    result = probe(chosen_location(location, rt.settings.backup_dir))
-    render.show(rt.output, result)
-    if not result.ok:
-        raise OperationError(
-            f"the backup location {result.location} failed a check",
-            hint="see the failed step above",
-        )
+    return probe(chosen_location(location, rt.settings.backup_dir))

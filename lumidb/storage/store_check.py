@@ -13,14 +13,15 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lumidb.errors import LumidbError
+from lumidb.errors import LumidbError, OperationError
+from lumidb.outcome import Outcome
 from lumidb.storage import BackupLocation
 from lumidb.storage.location import open_storage
 from lumidb.storage.s3_check import PROBE_PREFIX, ProbeStep
 
 
 @dataclass(frozen=True)
-class StoreCheck:
+class StoreCheckReport(Outcome):
     """What writing, reading and deleting a probe in a backup location showed."""
 
     location: str
@@ -31,8 +32,17 @@ class StoreCheck:
     def ok(self) -> bool:
         return bool(self.steps) and all(step.ok for step in self.steps)
 
+    @property
+    def failure(self) -> OperationError | None:
+        if self.ok:
+            return None
+        return OperationError(
+            f"the backup location {self.location} failed a check",
+            hint="see the failed step above",
+        )
 
-def check_store(location: BackupLocation) -> StoreCheck:
+
+def check_store(location: BackupLocation) -> StoreCheckReport:
     """Probe ``location`` by writing to it; each step says what it did and how it went."""
     from lumidb.storage.s3 import S3Storage
     from lumidb.storage.s3_check import probe_s3_store
@@ -40,7 +50,7 @@ def check_store(location: BackupLocation) -> StoreCheck:
     store = open_storage(location)
     if isinstance(store, S3Storage):
         probe = probe_s3_store(store)
-        return StoreCheck(probe.location, probe.endpoint, probe.steps)
+        return StoreCheckReport(probe.location, probe.endpoint, probe.steps)
     steps: list[ProbeStep] = []
 
     def step(what: str, action: Callable[[], str]) -> bool:
@@ -83,4 +93,4 @@ def check_store(location: BackupLocation) -> StoreCheck:
             step("read it back", read_back)
         finally:
             step("delete it", delete)
-    return StoreCheck(store.location, "this machine", tuple(steps))
+    return StoreCheckReport(store.location, "this machine", tuple(steps))

@@ -25,9 +25,11 @@ FromOption = Annotated[
 
 def chosen_location(text: str | None, configured: Path | str) -> Path | str:
     """The location an option names (checked: a bad s3:// URL is exit 2), else the setting."""
-    from lumidb.storage.location import absolute_location, parse_location
+    from lumidb.storage.location import absolute_location, parse_location, preload_for
 
-    return absolute_location(parse_location(text)) if text else configured
+    location = absolute_location(parse_location(text)) if text else configured
+    preload_for(location)
+    return location
 
 
 def backup_file(text: str | None) -> Path | str | None:

@@ -26,17 +26,24 @@ def parse_location(text: str | Path) -> BackupLocation:
     if isinstance(text, Path):
         return text.expanduser()
     if looks_like_s3(text):
-        from lumidb.storage.s3_access import parse_s3_url, preload
+        from lumidb.storage.s3_access import parse_s3_url
 
-        url = parse_s3_url(text.strip()).url
-        preload()  # boto3 loads while the command does its other start-up work
-        return url
+        return parse_s3_url(text.strip()).url
     return Path(text).expanduser()
 
 
 def is_remote(location: BackupLocation) -> bool:
     """Whether the location is a bucket rather than a folder on this machine."""
     return isinstance(location, str) and looks_like_s3(location)
+
+
+def preload_for(location: BackupLocation) -> None:
+    """For a command about to use ``location``: start loading boto3 in the background when
+    it is a bucket, so the import overlaps with the command's other start-up work."""
+    if is_remote(location):
+        from lumidb.storage.s3_access import preload
+
+        preload()
 
 
 def absolute_location(location: BackupLocation) -> BackupLocation:

@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     direct_url: SecretStr | None = Field(default=None, validation_alias="DIRECT_URL")
     node_env: str | None = Field(default=None, validation_alias="NODE_ENV")
     lumidb_env: str | None = Field(default=None, validation_alias="LUMIDB_ENV")
-    backup_dir: Path = Field(default=Path(BACKUP_DIR_NAME), validation_alias="LUMIDB_BACKUP_DIR")
+    # A folder (Path) or a checked s3://bucket/prefix URL (str): lumidb.storage.location.
+    backup_dir: Path | str = Field(
+        default=Path(BACKUP_DIR_NAME), validation_alias="LUMIDB_BACKUP_DIR"
+    )
     backup_keep: int | None = Field(default=None, ge=1, validation_alias="LUMIDB_BACKUP_KEEP")
     state_dir: Path = Field(default=Path(STATE_DIR_NAME), validation_alias="LUMIDB_STATE_DIR")
     pg_bin_dir: Path | None = Field(default=None, validation_alias="LUMIDB_PG_BIN_DIR")
@@ -102,6 +105,18 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("backup_dir", mode="before")
+    @classmethod
+    def _backup_location(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        from lumidb.storage.location import parse_location
+
+        try:
+            return parse_location(value)
+        except UsageError as exc:
+            raise UsageError(f"LUMIDB_BACKUP_DIR: {exc.message}", hint=exc.hint) from None
 
     @property
     def environment(self) -> Environment:
@@ -187,7 +202,9 @@ def load_settings(root: Path | None = None) -> Settings:
     return settings.model_copy(
         update={
             "state_dir": _anchored(settings.state_dir, sources["LUMIDB_STATE_DIR"], root),
-            "backup_dir": _anchored(settings.backup_dir, sources["LUMIDB_BACKUP_DIR"], root),
+            "backup_dir": settings.backup_dir
+            if isinstance(settings.backup_dir, str)
+            else _anchored(settings.backup_dir, sources["LUMIDB_BACKUP_DIR"], root),
         }
     )
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from lumidb import backup_store
 from lumidb.formats import format_time
+from lumidb.storage import BackupLocation
+from lumidb.storage.location import absolute_location
 from lumidb.timespec import age_seconds
 
 
@@ -31,9 +32,9 @@ class BackupListing:
     backups: list[BackupSummary]
 
 
-def list_backup_summaries(backup_dir: Path, *, now: datetime) -> BackupListing:
+def list_backup_summaries(backup_dir: BackupLocation, *, now: datetime) -> BackupListing:
     """Every backup, newest first, with its checksum state and age at ``now`` (reads every file)."""
-    backup_dir = backup_dir.absolute()
+    backup_dir = absolute_location(backup_dir)
     summaries = []
     for entry in backup_store.list_backups(backup_dir):
         matches = backup_store.checksum_matches(entry)

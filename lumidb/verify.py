@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
 from lumidb.outcome import Outcome
+from lumidb.storage import BackupLocation
 
 if TYPE_CHECKING:
     from lumidb.backup_store import BackupEntry
@@ -67,7 +68,7 @@ def verify_backup(
 
     def result(**kwargs: Any) -> VerifyResult:
         values: dict[str, Any] = {
-            "file": str(entry.path.absolute()),
+            "file": entry.label,
             "checksum_ok": checksum,
             "manifest": entry.manifest is not None,
             "restored": False,
@@ -146,7 +147,11 @@ def compare_counts(expected: dict[str, Any], actual: dict[str, int], schema: str
 
 
 def verify_backup_file(
-    backup_dir: Path, file: Path | None, *, target: DatabaseTarget, pg_bin_dir: Path | None
+    backup_dir: BackupLocation,
+    file: Path | str | None,
+    *,
+    target: DatabaseTarget,
+    pg_bin_dir: Path | None,
 ) -> VerifyResult:
     """Verify ``file``, or the newest backup in ``backup_dir`` (safety and legacy excluded)."""
     from lumidb import backup_store

@@ -77,6 +77,14 @@ def backup(
     wait: Annotated[
         bool, typer.Option("--wait", help="Wait while another backup runs, instead of exit 3.")
     ] = False,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            metavar="LOCATION",
+            help="Where to write: a folder or s3://BUCKET/PREFIX [LUMIDB_BACKUP_DIR].",
+        ),
+    ] = None,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
@@ -87,11 +95,12 @@ def backup(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.backup import BackupOptions, create_backup
+    from lumidb.commands.backups import chosen_location
     from lumidb.timespec import utc_now
 
     settings = rt.settings
     options = BackupOptions(
-        backup_dir=settings.backup_dir,
+        backup_dir=chosen_location(to, settings.backup_dir),
         format=format,
         compression=compress,
         keep=keep if keep is not None else settings.backup_keep,

@@ -9,12 +9,42 @@ import typer
 
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
 
-app = typer.Typer(help="List, verify and prune backups.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, verify and prune backups; check a backup location.", no_args_is_help=True
+)
+
+FromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        metavar="LOCATION",
+        help="The backup location: a folder or s3://BUCKET/PREFIX [LUMIDB_BACKUP_DIR].",
+    ),
+]
+
+
+def chosen_location(text: str | None, configured: Path | str) -> Path | str:
+    """The location an option names (checked: a bad s3:// URL is exit 2), else the setting."""
+    from lumidb.storage.location import absolute_location, parse_location, preload_for
+
+    location = absolute_location(parse_location(text)) if text else configured
+    preload_for(location)
+    return location
+
+
+def backup_file(text: str | None) -> Path | str | None:
+    """A backup named on the command line: an object's s3:// URL stays text, else a path."""
+    from lumidb.storage.location import looks_like_s3
+
+    if text is None:
+        return None
+    return text if looks_like_s3(text) else Path(text)
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
+    location: FromOption = None,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
@@ -27,15 +57,17 @@ def list_(
     from lumidb.listing import list_backup_summaries
     from lumidb.timespec import utc_now
 
-    return list_backup_summaries(rt.settings.backup_dir, now=utc_now())
+    return list_backup_summaries(chosen_location(location, rt.settings.backup_dir), now=utc_now())
 
 
 @app.command()
 def verify(
     ctx: typer.Context,
     file: Annotated[
-        Path | None, typer.Argument(help="The backup to verify (default: the newest).")
+        str | None,
+        typer.Argument(help="The backup to verify, a file or s3:// URL (default: the newest)."),
     ] = None,
+    location: FromOption = None,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
@@ -49,7 +81,10 @@ def verify(
 
     settings = rt.settings
     return verify_backup_file(
-        settings.backup_dir, file, target=rt.target(), pg_bin_dir=settings.pg_bin_dir
+        chosen_location(location, settings.backup_dir),
+        backup_file(file),
+        target=rt.target(),
+        pg_bin_dir=settings.pg_bin_dir,
     )
 
 
@@ -68,6 +103,10 @@ def prune(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")
     ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait while a backup runs, instead of exit 3.")
+    ] = False,
+    location: FromOption = None,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
@@ -84,11 +123,34 @@ def prune(
     from lumidb.timespec import utc_now
 
     return prune_backups(
-        rt.settings.backup_dir,
+        chosen_location(location, rt.settings.backup_dir),
         keep_last=keep_last,
         keep_daily=keep_daily,
         keep_weekly=keep_weekly,
         safety_retention=rt.settings.safety_retention,
         now=utc_now(),
         dry_run=dry_run,
+        wait=wait,
     )
+
+
+@app.command("check-store")
+def check_store(
+    ctx: typer.Context,
+    location: FromOption = None,
+    json: JsonOption = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
+) -> object:
+    """Write, read back and delete a probe in the backup location; exit 1 if a step fails.
+
+    For a bucket it also checks that the server refuses an overwrite with If-None-Match
+    (the backup lock needs it) and that a multipart upload starts and aborts. `lumidb
+    doctor` only looks; run this once after setting a location up.
+
+    Example: lumidb backups check-store --from s3://lumiai-backups/production
+    """
+    rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
+    from lumidb.storage.store_check import check_store as probe
+
+    return probe(chosen_location(location, rt.settings.backup_dir))

@@ -13,7 +13,8 @@ def doctor(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> object:
-    """Check configuration, connection, server, client programs, migrations and the backup directory.
+    """Check configuration, connection, server, client programs, migrations and the backup location
+    (a bucket is only read: `lumidb backups check-store` writes a probe).
 
     Exits 1 when any check fails; each failing check says how to fix it.
 
@@ -21,5 +22,6 @@ def doctor(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.doctor import run_doctor
+    from lumidb.timespec import utc_now
 
-    return run_doctor(rt.settings)
+    return run_doctor(rt.settings, now=utc_now())

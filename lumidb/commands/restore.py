@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from lumidb import render
+from lumidb.commands.backups import FromOption
 from lumidb.commands.confirmation import confirm
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOption, runtime
 
@@ -15,13 +15,15 @@ from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOpt
 def restore_latest(
     ctx: typer.Context,
     file: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--file",
             "-f",
-            help="Restore this backup (also a safety backup, or an old script's .sql).",
+            help="Restore this backup, a file or s3:// URL (also a safety backup, or an old "
+            "script's .sql).",
         ),
     ] = None,
+    location: FromOption = None,
     from_database: Annotated[
         str | None,
         typer.Option(
@@ -78,12 +80,13 @@ def restore_latest(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import restore
+    from lumidb.commands.backups import backup_file, chosen_location
     from lumidb.timespec import utc_now
 
     settings = rt.settings
     options = restore.RestoreOptions(
-        backup_dir=settings.backup_dir,
-        file=file,
+        backup_dir=chosen_location(location, settings.backup_dir),
+        file=backup_file(file),
         from_database=from_database,
         safety_backup=not no_safety_backup,
         jobs=jobs,

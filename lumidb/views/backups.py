@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from lumidb.backup import BackupResult
     from lumidb.listing import BackupListing
     from lumidb.prune import PrunePlan
+    from lumidb.storage.store_check import StoreCheckReport
     from lumidb.verify import VerifyResult
 
 
@@ -112,7 +113,17 @@ def prune_plan(output: Output, plan: PrunePlan) -> None:
     )
 
 
+def store_check_report(output: Output, result: StoreCheckReport) -> None:
+    output.out.print(f"checking backup location {escape(result.location)} ({escape(result.where)})")
+    for step in result.steps:
+        detail = f": {escape(step.detail)}" if step.detail else ""
+        output.out.print(f"{ok_mark(step.ok)} {escape(step.what)}{detail}")
+    if result.ok:
+        output.out.print("[green]the backup location works[/]")
+
+
 VIEWS: dict[str, View] = {
+    "StoreCheckReport": store_check_report,
     "BackupResult": backup_result,
     "VerifyResult": verify_result,
     "BackupListing": backup_listing,

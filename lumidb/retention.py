@@ -61,6 +61,14 @@ def newest_good(
     return None, skipped
 
 
+FUTURE_MARGIN = timedelta(minutes=5)  # clocks drift; beyond this a date is a lie
+
+
+def is_future(entry: BackupEntry, now: datetime) -> bool:
+    """Whether ``entry`` claims a start later than ``now`` (plus a few minutes)."""
+    return entry.when > now + FUTURE_MARGIN
+
+
 Source = tuple[str, str, str, str]  # (database, host, port, schema) of a manifest
 
 
@@ -138,11 +146,16 @@ def gfs_reasons(
 
 
 def plan_keep(
-    entries: list[BackupEntry], *, made: str, database: str, keep: int
+    entries: list[BackupEntry], *, made: str, keep: int, now: datetime
 ) -> list[BackupEntry]:
-    """``--keep``: the normal backups of ``database`` beyond the newest ``keep`` (never ``made``)."""
-    mine = [e for e in entries if e.manifest is not None and e.manifest.database == database]
-    return [e for e in mine[keep:] if e.name != made]
+    """``--keep``: the normal backups of ``made``'s database (same name, host, port and
+    schema) beyond the newest ``keep``, never ``made``; one dated in the future neither
+    counts nor goes."""
+    mine = next((entry for entry in entries if entry.name == made), None)
+    if mine is None or mine.manifest is None:
+        return []
+    group = [e for e in by_database(entries)[source_of(mine)] if not is_future(e, now)]
+    return [e for e in group[keep:] if e.name != made]
 
 
 def plan_safety(

@@ -207,9 +207,19 @@ def backup_dir_lock(folder: BackupLocation, *, wait: bool) -> AbstractContextMan
 
 
 def _entry_of(
-    store: BackupStorage, item: StoredObject, names: set[str], default_kind: BackupKind
+    store: BackupStorage,
+    item: StoredObject,
+    names: set[str],
+    default_kind: BackupKind,
+    *,
+    folder_decides: bool = True,
 ) -> tuple[BackupEntry | None, str]:
-    """The entry of a data object, or None and why it is not a backup."""
+    """The entry of a data object, or None and why it is not a backup.
+
+    In a listing the folder decides the kind (``safety/`` holds safety backups, the top
+    the normal ones): a manifest that claims the other kind is not believed. A manifest
+    naming another file than the object beside it is not this object's.
+    """
     from lumidb.manifest import read_manifest
 
     name = item.name
@@ -222,7 +232,12 @@ def _entry_of(
         manifest, reason = read_manifest(data)
         if manifest is None:
             return None, reason
+        base = name.rsplit("/", 1)[-1]
+        if manifest.file != base:
+            return None, "its manifest is of another file"
         kind = manifest.kind if "kind" in manifest.model_fields_set else default_kind
+        if folder_decides and kind != default_kind:
+            return None, f"its manifest says {kind.value}, but it is not in that folder"
         return BackupEntry(store, name, manifest, kind, item), ""
     if _LEGACY_RE.match(item.name.rsplit("/", 1)[-1]):
         return BackupEntry(store, name, None, BackupKind.LEGACY, item), ""
@@ -306,7 +321,7 @@ def _load_named(store: BackupStorage, name: str, shown: str, parent_name: str) -
     if item is None:
         raise UsageError(f"backup {shown} not found")
     default_kind = BackupKind.SAFETY if parent_name == SAFETY_FOLDER else BackupKind.BACKUP
-    entry, reason = _entry_of(store, item, set(items), default_kind)
+    entry, reason = _entry_of(store, item, set(items), default_kind, folder_decides=False)
     if entry is not None:
         return entry
     if name + MANIFEST_SUFFIX in items:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Cli, S3Place
 from test_s3_backup import bucket_env as bucket_env
 from test_s3_backup import keys
@@ -103,3 +104,19 @@ def test_a_file_given_as_a_folder_is_exit_2(cli: Cli, db: DatabaseTarget, tmp_pa
         assert run.exit_code == 2, (args, run.stderr)
         assert f"{afile} is not a folder" in run.stderr
         assert len(run.stderr.strip().splitlines()) <= 2 and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("endpoint", ["notaurl-s3cr3t", "http://[bad:s3cr3t"])
+def test_an_invalid_endpoint_url_is_one_line_without_its_value(
+    cli: Cli, db: DatabaseTarget, bucket_env: S3Place, endpoint: str
+) -> None:
+    cli.setenv("AWS_ENDPOINT_URL", endpoint)
+    for args in (["backup"], ["backups", "list", "--json"]):
+        run = cli(*args)
+        assert run.exit_code == 2, (args, run.stderr)
+        assert "AWS_ENDPOINT_URL (or endpoint_url) is not a valid URL" in run.stderr
+        assert "s3cr3t" not in run.stdout + run.stderr and "Traceback" not in run.stderr
+    doctor = cli("doctor", "--json")
+    assert "s3cr3t" not in doctor.stdout + doctor.stderr and "Traceback" not in doctor.stderr
+    failed = [c for c in json.loads(doctor.stdout)["checks"] if not c["ok"]]
+    assert len(failed) == 1 and "not a valid URL" in json.dumps(failed), failed

@@ -244,20 +244,49 @@ def _entry_of(
     return None, "it has no manifest"
 
 
+def shown_name(name: str) -> str:
+    """A stored name as it may reach a terminal: control and format characters escaped."""
+    if not any(_unprintable(ch) for ch in name):
+        return name
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if _unprintable(ch) else ch for ch in name
+    )
+
+
+def _unprintable(ch: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"}
+
+
 def list_entries(
-    store: BackupStorage, *, kinds: set[BackupKind] | set[str] | None = None
+    store: BackupStorage,
+    *,
+    kinds: set[BackupKind] | set[str] | None = None,
+    notes: list[str] | None = None,
 ) -> list[BackupEntry]:
     """Every backup in the location and its ``safety/`` folder, newest first.
 
     Temporary objects, data without a valid manifest (unless legacy) and lone manifests
     are left out. A missing location has no backups. ``kinds`` keeps only those kinds.
+    An object whose name holds control or format characters (ESC, U+202E, a newline) is
+    never a backup. ``notes`` (when given) gets a line for each object left out that
+    looked like a backup: a bad name, a manifest unreadable, too large or not its own.
     """
     entries: list[BackupEntry] = []
     for folder, default_kind in (("", BackupKind.BACKUP), (SAFETY_FOLDER, BackupKind.SAFETY)):
         items = store.objects(folder)
         names = {item.name for item in items}
         for item in items:
-            entry, _ = _entry_of(store, item, names, default_kind)
+            if any(_unprintable(ch) for ch in item.name):
+                if notes is not None and not item.name.endswith(MANIFEST_SUFFIX):
+                    notes.append(
+                        f"skipped {shown_name(item.name)}: its name has control characters"
+                    )
+                continue
+            entry, reason = _entry_of(store, item, names, default_kind)
+            if entry is None and notes is not None and item.name + MANIFEST_SUFFIX in names:
+                notes.append(f"skipped {item.name}: {reason}")
             if entry is not None and (kinds is None or entry.kind in kinds):
                 entries.append(entry)
     entries.sort(key=lambda e: (e.when, e.file_name), reverse=True)
@@ -265,10 +294,13 @@ def list_entries(
 
 
 def list_backups(
-    backup_dir: BackupLocation, *, kinds: set[BackupKind] | set[str] | None = None
+    backup_dir: BackupLocation,
+    *,
+    kinds: set[BackupKind] | set[str] | None = None,
+    notes: list[str] | None = None,
 ) -> list[BackupEntry]:
     """``list_entries`` of the backup folder at ``backup_dir``."""
-    return list_entries(open_storage(backup_dir), kinds=kinds)
+    return list_entries(open_storage(backup_dir), kinds=kinds, notes=notes)
 
 
 def load_entry(path: Path | str) -> BackupEntry:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from lumidb import backup_store
@@ -30,13 +30,15 @@ class BackupSummary:
 class BackupListing:
     backup_dir: str
     backups: list[BackupSummary]
+    warnings: list[str] = field(default_factory=list)  # objects left out that looked like backups
 
 
 def list_backup_summaries(backup_dir: BackupLocation, *, now: datetime) -> BackupListing:
     """Every backup, newest first, with its checksum state and age at ``now`` (reads every file)."""
     backup_dir = absolute_location(backup_dir)
     summaries = []
-    for entry in backup_store.list_backups(backup_dir):
+    notes: list[str] = []
+    for entry in backup_store.list_backups(backup_dir, notes=notes):
         matches = backup_store.checksum_matches(entry)
         started = entry.started_at
         summaries.append(
@@ -53,4 +55,5 @@ def list_backup_summaries(backup_dir: BackupLocation, *, now: datetime) -> Backu
                 checksum="none" if matches is None else ("ok" if matches else "mismatch"),
             )
         )
-    return BackupListing(backup_dir=str(backup_dir), backups=summaries)
+    shown = backup_store.shown_name(str(backup_dir))
+    return BackupListing(backup_dir=shown, backups=summaries, warnings=notes)

@@ -120,3 +120,25 @@ def test_an_invalid_endpoint_url_is_one_line_without_its_value(
     assert "s3cr3t" not in doctor.stdout + doctor.stderr and "Traceback" not in doctor.stderr
     failed = [c for c in json.loads(doctor.stdout)["checks"] if not c["ok"]]
     assert len(failed) == 1 and "not a valid URL" in json.dumps(failed), failed
+
+
+def test_odd_names_and_huge_manifests_are_warned_about_never_shown_raw(
+    cli: Cli, db: DatabaseTarget, bucket_env: S3Place
+) -> None:
+    name, data, manifest = made_backup(cli, bucket_env)
+    for odd in ("x\x1b[31mRED\x1b[0m.sql", "\u202eevil.sql", "bell\x07.sql"):
+        plant(bucket_env, odd, data, dict(manifest, file=odd))
+    client = bucket_env.server.client()
+    client.put_object(Bucket=bucket_env.bucket, Key=f"{bucket_env.prefix}/big.sql", Body=data)
+    huge = b" " * (3 << 20) + json.dumps(dict(manifest, file="big.sql")).encode()
+    client.put_object(
+        Bucket=bucket_env.bucket, Key=f"{bucket_env.prefix}/big.sql.manifest.json", Body=huge
+    )
+    run = cli("backups", "list")
+    assert run.exit_code == 0, run.stderr
+    assert "\x1b" not in run.stdout + run.stderr and "\u202e" not in run.stdout + run.stderr
+    assert "\x07" not in run.stdout + run.stderr
+    assert "skipped big.sql: its manifest is unreadable or too large" in run.stderr
+    assert run.stderr.count("its name has control characters") == 3
+    listed = json.loads(cli("backups", "list", "--json").stdout)["backups"]
+    assert [b["file"].rsplit("/", 1)[1] for b in listed] == [name]

@@ -16,11 +16,17 @@ app = typer.Typer(help="List, verify and prune backups.", no_args_is_help=True)
 @app.command("list")
 def list_(
     ctx: typer.Context,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Read every backup for its SHA-256 (default: sizes only)."),
+    ] = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
     """List backups, newest first, with their checksum state (safety backups marked).
+
+    Without --check only sizes are compared (unchecked); backups verify checks one fully.
 
     Example: lumidb backups list --json
     """
@@ -28,7 +34,9 @@ def list_(
     from lumidb.listing import list_backup_summaries
     from lumidb.timespec import utc_now
 
-    render.show(rt.output, list_backup_summaries(rt.settings.backup_dir, now=utc_now()))
+    render.show(
+        rt.output, list_backup_summaries(rt.settings.backup_dir, now=utc_now(), check=check)
+    )
 
 
 @app.command()

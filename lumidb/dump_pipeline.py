@@ -2,10 +2,13 @@
 
 Both write into a storage upload (``lumidb.storage``).
 
-Plain dumps stream through this process in large chunks: compressed in-process (zstd
-level 3 with the ``zstandard`` library, as ``pg_dump | zstd -3`` does, or gzip level
-6), hashed while written, and the rows of each ``COPY`` block counted from the stream
-itself (newline counts per chunk, no per-line work). Custom dumps (``.dump``) are
+Plain dumps stream through this process in large chunks: a reader thread drains
+pg_dump's pipe (so pg_dump never waits on lumidb's per-byte work), and the main thread
+counts the rows of each ``COPY`` block from the stream itself (newline counts per chunk,
+no per-line work), compresses (zstd level 3 with the ``zstandard`` library and one
+worker thread, as ``pg_dump | zstd -3`` does, or gzip level 6) and hashes what it
+writes. The zstd CLI as a child process was measured too: it costs about 0.6 s more
+CPU per 150 MB of SQL (one more pipe, and the library compresses faster than the CLI). Custom dumps (``.dump``) are
 written by ``pg_dump -Fc`` itself, never wrapped; their row counts come from the same
 snapshot that ``pg_dump`` dumps (``pg_export_snapshot()``), so they match exactly.
 ``pg_dump`` dies with lumidb, even when lumidb is killed; on any failure it is stopped
@@ -16,9 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import signal
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -43,6 +48,55 @@ ZSTD_THREADS = 1
 GZIP_LEVEL = 6
 _F_SETPIPE_SZ = 1031  # Linux fcntl: grow the pipe so each read returns more at once
 _POLL_S = 0.2
+_QUEUED_CHUNKS = 16  # at most this many chunks read ahead (16 MiB)
+
+
+class _PipeReader:
+    """A thread that reads a pipe into a bounded queue, so the writer never waits on us.
+
+    ``chunks`` yields what was read, in order, until end of file; an ``OSError`` of the
+    reading thread is raised there. ``close`` stops the thread (call it after the writer
+    is gone, or it may wait for the writer's next chunk).
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._queue: queue.Queue[bytes | OSError] = queue.Queue(maxsize=_QUEUED_CHUNKS)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lumidb-dump-reader", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._fd, CHUNK_SIZE)
+            except OSError as exc:
+                self._put(exc)
+                return
+            if not self._put(chunk) or not chunk:
+                return
+
+    def _put(self, item: bytes | OSError) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, OSError):
+                raise item
+            if not item:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._thread.join()
 
 
 class _Compressor(Protocol):
@@ -132,6 +186,7 @@ def dump_plain(
 ) -> tuple[int, str, dict[str, int]]:
     """Stream pg_dump's plain output into ``upload``: compress, hash and count on the way."""
     proc: subprocess.Popen[bytes] | None = None
+    reader: _PipeReader | None = None
     with tempfile.TemporaryFile() as stderr:
         try:
             proc = subprocess.Popen(
@@ -156,14 +211,9 @@ def dump_plain(
             passthrough = compression == Compression.NONE
             digest = hashlib.sha256()
             written = 0
-            buffer = bytearray(CHUNK_SIZE)
-            view = memoryview(buffer)
-            while True:
-                n = os.readv(source, [buffer])
-                if n == 0:
-                    break
-                chunk = view[:n]
-                counter.feed(buffer, n)
+            reader = _PipeReader(source)
+            for chunk in reader.chunks():
+                counter.feed(chunk)
                 out = chunk if passthrough else compressor.compress(chunk)
                 if out:
                     digest.update(out)
@@ -190,6 +240,8 @@ def dump_plain(
                 _stop(proc)
             raise
         finally:
+            if reader is not None:
+                reader.close()
             if proc is not None and proc.stdout is not None:
                 proc.stdout.close()
     if progress is not None:

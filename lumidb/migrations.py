@@ -21,7 +21,6 @@ from lumidb import guard, schema_drift
 from lumidb.config import Environment
 from lumidb.connection import (
     DatabaseTarget,
-    connect,
     describe_connect_error,
     make_engine,
     quote_ident,
@@ -232,6 +231,19 @@ def sa_connection(target: DatabaseTarget, purpose: str) -> Iterator[Connection]:
         engine.dispose()
 
 
+class DriverSQL:
+    """A SQLAlchemy connection seen as the psycopg-style ``execute(sql, params)`` the guard
+    uses, so a command reads and records the environment on its one working session."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
+        if params is None:
+            return self._conn.exec_driver_sql(sql)
+        return self._conn.exec_driver_sql(sql, params)
+
+
 def current_heads(conn: Connection) -> tuple[str, ...]:
     """The revisions recorded in ``alembic_version`` (empty: none)."""
     from alembic.runtime.migration import MigrationContext
@@ -387,11 +399,12 @@ def deploy_locked(target: DatabaseTarget, *, environment: Environment | None) ->
         refuse_unadopted(conn, target)
         applied = upgrade(conn, target)
         current = current_heads(conn)
-        with connect(target, application_name="lumidb migrate deploy") as raw:
-            if environment is None:
-                before = after = guard.read_environment(raw)
-            else:
-                before, after = guard.record_environment(raw, environment)
+        on_session = DriverSQL(conn)  # the environment record on the same session
+        if environment is None:
+            before = after = guard.read_environment(on_session)
+        else:
+            before, after = guard.record_environment(on_session, environment)
+        conn.commit()
     return DeployResult(
         database=target.masked_url(),
         applied=applied,
@@ -419,8 +432,7 @@ def recover_emptied_history(
     revision = schema_drift.matching_revision(conn, target.schema, script_directory())
     if revision is None:
         return None
-    with connect(target, application_name="lumidb migrate deploy") as raw:
-        record = guard.environment_record(raw, environment)
+    record = guard.environment_record(DriverSQL(conn), environment)
     if record.is_production:
         raise RefusedError(
             f"{target.dbname}'s alembic_version table is empty (emptied by a TRUNCATE?) and its "

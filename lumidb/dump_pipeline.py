@@ -57,6 +57,11 @@ class _PipeReader:
     ``chunks`` yields what was read, in order, until end of file; an ``OSError`` of the
     reading thread is raised there. ``close`` stops the thread (call it after the writer
     is gone, or it may wait for the writer's next chunk).
+
+    Ctrl-C and SIGTERM must reach the main thread while it waits here: the reading thread
+    blocks them (so the kernel delivers them elsewhere), and the main thread never waits
+    without a timeout (a signal delivered to another thread, zstd's worker say, does not
+    wake a waiting lock; Python runs its handler once the main thread runs again).
     """
 
     def __init__(self, fd: int) -> None:
@@ -67,6 +72,8 @@ class _PipeReader:
         self._thread.start()
 
     def _run(self) -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         while True:
             try:
                 chunk = os.read(self._fd, CHUNK_SIZE)
@@ -87,7 +94,10 @@ class _PipeReader:
 
     def chunks(self) -> Iterator[bytes]:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
             if isinstance(item, OSError):
                 raise item
             if not item:

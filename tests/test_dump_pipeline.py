@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
+import time
 
 import pytest
 
@@ -87,3 +89,30 @@ def test_pipe_reader_stops_when_its_consumer_gives_up() -> None:
     reader.close()
     assert not reader._thread.is_alive()
     os.close(read_end)
+
+
+def test_ctrl_c_delivered_to_another_thread_still_stops_the_wait() -> None:
+    """The kernel may hand Ctrl-C to any thread (zstd's worker, say); the main thread,
+    waiting for pg_dump's next chunk, must still raise KeyboardInterrupt soon."""
+    read_end, write_end = os.pipe()
+    reader = _PipeReader(read_end)
+    bystander = threading.Event()
+    other = threading.Thread(target=bystander.wait, daemon=True)
+    other.start()
+    assert other.ident is not None
+    ident = other.ident
+    signal_later = threading.Timer(0.3, lambda: signal.pthread_kill(ident, signal.SIGINT))
+    unblock_later = threading.Timer(5, lambda: os.write(write_end, b"too late\n"))
+    signal_later.start()
+    unblock_later.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            next(reader.chunks())
+        assert time.monotonic() - started < 3
+    finally:
+        unblock_later.cancel()
+        bystander.set()
+        os.close(write_end)
+        reader.close()
+        os.close(read_end)

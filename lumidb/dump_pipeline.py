@@ -24,6 +24,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -49,48 +50,48 @@ GZIP_LEVEL = 6
 _F_SETPIPE_SZ = 1031  # Linux fcntl: grow the pipe so each read returns more at once
 _POLL_S = 0.2
 _QUEUED_CHUNKS = 16  # at most this many chunks read ahead (16 MiB)
+_FULL_WAIT_S = 0.002  # the reader's pause while the consumer is that far behind
+_CLOSE_WAIT_S = 5.0  # the reader ends at the writer's end of file; never hang on it
 
 
 class _PipeReader:
-    """A thread that reads a pipe into a bounded queue, so the writer never waits on us.
+    """A thread that reads a pipe ahead of its consumer, so the writer never waits on us.
 
     ``chunks`` yields what was read, in order, until end of file; an ``OSError`` of the
     reading thread is raised there. ``close`` stops the thread (call it after the writer
     is gone, or it may wait for the writer's next chunk).
 
-    Ctrl-C and SIGTERM must reach the main thread while it waits here: the reading thread
-    blocks them (so the kernel delivers them elsewhere), and the main thread never waits
-    without a timeout (a signal delivered to another thread, zstd's worker say, does not
-    wake a waiting lock; Python runs its handler once the main thread runs again).
+    Ctrl-C and SIGTERM must stop the main thread wherever it is, and leave nothing that
+    blocks ``close``. So no Python-level lock is shared (``queue.Queue``'s mutex can stay
+    held when KeyboardInterrupt lands inside its ``with``): chunks go through the C
+    ``SimpleQueue``, at most ``_QUEUED_CHUNKS`` ahead (the reader polls while it is full),
+    and the stop flag is a plain attribute. The reading thread blocks both signals (so
+    the kernel delivers them elsewhere), and the main thread never waits without a
+    timeout (a signal delivered to another thread, zstd's worker say, does not wake a
+    wait; Python runs its handler once the main thread runs again).
     """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._queue: queue.Queue[bytes | OSError] = queue.Queue(maxsize=_QUEUED_CHUNKS)
-        self._stopped = threading.Event()
+        self._queue: queue.SimpleQueue[bytes | OSError] = queue.SimpleQueue()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="lumidb-dump-reader", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         if hasattr(signal, "pthread_sigmask"):
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        while True:
+        while not self._stopped:
             try:
                 chunk = os.read(self._fd, CHUNK_SIZE)
             except OSError as exc:
-                self._put(exc)
+                self._queue.put(exc)
                 return
-            if not self._put(chunk) or not chunk:
+            while self._queue.qsize() >= _QUEUED_CHUNKS and not self._stopped:
+                time.sleep(_FULL_WAIT_S)
+            self._queue.put(chunk)
+            if not chunk:
                 return
-
-    def _put(self, item: bytes | OSError) -> bool:
-        while not self._stopped.is_set():
-            try:
-                self._queue.put(item, timeout=_POLL_S)
-                return True
-            except queue.Full:
-                continue
-        return False
 
     def chunks(self) -> Iterator[bytes]:
         while True:
@@ -105,8 +106,8 @@ class _PipeReader:
             yield item
 
     def close(self) -> None:
-        self._stopped.set()
-        self._thread.join()
+        self._stopped = True
+        self._thread.join(timeout=_CLOSE_WAIT_S)
 
 
 class _Compressor(Protocol):

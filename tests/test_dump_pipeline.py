@@ -94,6 +94,9 @@ def test_pipe_reader_stops_when_its_consumer_gives_up() -> None:
 def test_ctrl_c_delivered_to_another_thread_still_stops_the_wait() -> None:
     """The kernel may hand Ctrl-C to any thread (zstd's worker, say); the main thread,
     waiting for pg_dump's next chunk, must still raise KeyboardInterrupt soon."""
+    # as in a fresh lumidb process, whatever earlier tests left in this one
+    previous_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     read_end, write_end = os.pipe()
     reader = _PipeReader(read_end)
     bystander = threading.Event()
@@ -116,3 +119,5 @@ def test_ctrl_c_delivered_to_another_thread_still_stops_the_wait() -> None:
         os.close(write_end)
         reader.close()
         os.close(read_end)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        signal.signal(signal.SIGINT, previous_handler)

@@ -24,7 +24,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -50,7 +49,6 @@ GZIP_LEVEL = 6
 _F_SETPIPE_SZ = 1031  # Linux fcntl: grow the pipe so each read returns more at once
 _POLL_S = 0.2
 _QUEUED_CHUNKS = 16  # at most this many chunks read ahead (16 MiB)
-_FULL_WAIT_S = 0.002  # the reader's pause while the consumer is that far behind
 _CLOSE_WAIT_S = 5.0  # the reader ends at the writer's end of file; never hang on it
 
 
@@ -63,9 +61,9 @@ class _PipeReader:
 
     Ctrl-C and SIGTERM must stop the main thread wherever it is, and leave nothing that
     blocks ``close``. So no Python-level lock is shared (``queue.Queue``'s mutex can stay
-    held when KeyboardInterrupt lands inside its ``with``): chunks go through the C
-    ``SimpleQueue``, at most ``_QUEUED_CHUNKS`` ahead (the reader polls while it is full),
-    and the stop flag is a plain attribute. The reading thread blocks both signals (so
+    held when KeyboardInterrupt lands inside its ``with``): buffers go through C
+    ``SimpleQueue``s (at most ``_QUEUED_CHUNKS`` read ahead), and the stop flag is a
+    plain attribute. The reading thread blocks both signals (so
     the kernel delivers them elsewhere), and the main thread never waits without a
     timeout (a signal delivered to another thread, zstd's worker say, does not wake a
     wait; Python runs its handler once the main thread runs again).
@@ -73,7 +71,12 @@ class _PipeReader:
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._queue: queue.SimpleQueue[bytes | OSError] = queue.SimpleQueue()
+        # Filled buffers go one way, emptied ones come back: no allocation (and no page
+        # faults of fresh memory) per read, and at most _QUEUED_CHUNKS read ahead.
+        self._filled: queue.SimpleQueue[tuple[bytearray, int] | OSError] = queue.SimpleQueue()
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(_QUEUED_CHUNKS):
+            self._free.put(bytearray(CHUNK_SIZE))
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="lumidb-dump-reader", daemon=True)
         self._thread.start()
@@ -83,27 +86,33 @@ class _PipeReader:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         while not self._stopped:
             try:
-                chunk = os.read(self._fd, CHUNK_SIZE)
+                buffer = self._free.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+            try:
+                n = os.readv(self._fd, [buffer])
             except OSError as exc:
-                self._queue.put(exc)
+                self._filled.put(exc)
                 return
-            while self._queue.qsize() >= _QUEUED_CHUNKS and not self._stopped:
-                time.sleep(_FULL_WAIT_S)
-            self._queue.put(chunk)
-            if not chunk:
+            self._filled.put((buffer, n))
+            if n == 0:
                 return
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[tuple[bytearray, int]]:
+        """``(buffer, n)``: ``buffer[:n]`` was read; the buffer is reused once the loop
+        asks for the next chunk, so use it before then."""
         while True:
             try:
-                item = self._queue.get(timeout=_POLL_S)
+                item = self._filled.get(timeout=_POLL_S)
             except queue.Empty:
                 continue
             if isinstance(item, OSError):
                 raise item
-            if not item:
+            buffer, n = item
+            if n == 0:
                 return
-            yield item
+            yield buffer, n
+            self._free.put(buffer)
 
     def close(self) -> None:
         self._stopped = True
@@ -223,9 +232,10 @@ def dump_plain(
             digest = hashlib.sha256()
             written = 0
             reader = _PipeReader(source)
-            for chunk in reader.chunks():
-                counter.feed(chunk)
-                out = chunk if passthrough else compressor.compress(chunk)
+            for buffer, n in reader.chunks():
+                counter.feed(buffer, n)
+                chunk = memoryview(buffer)[:n]
+                out = bytes(chunk) if passthrough else compressor.compress(chunk)
                 if out:
                     digest.update(out)
                     upload.write(out)

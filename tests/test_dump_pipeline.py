@@ -68,7 +68,7 @@ def test_pipe_reader_yields_everything_in_order() -> None:
     writer.start()
     reader = _PipeReader(read_end)
     try:
-        assert b"".join(reader.chunks()) == data
+        assert b"".join(bytes(buffer[:n]) for buffer, n in reader.chunks()) == data
     finally:
         reader.close()
         writer.join()

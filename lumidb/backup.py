@@ -24,9 +24,10 @@ from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import LumidbError, OperationError, UsageError
 from lumidb.formats import BackupFormat, BackupKind, Compression, stored_compression
 from lumidb.interrupts import Terminated, sigterm_raises
+from lumidb.outcome import Outcome
 from lumidb.retention import SafetyRetention, plan_keep, plan_safety
-from lumidb.storage import StoredObject
-from lumidb.storage.location import open_storage
+from lumidb.storage import BackupLocation, BackupStorage, StoredObject
+from lumidb.storage.location import absolute_location, open_storage
 
 if TYPE_CHECKING:
     import psycopg
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 class BackupOptions:
     """What ``create_backup`` makes and where; built by the command from settings and flags."""
 
-    backup_dir: Path
+    backup_dir: BackupLocation  # a folder, or an s3:// URL
     format: BackupFormat = BackupFormat.PLAIN
     compression: Compression = Compression.ZSTD
     kind: BackupKind = BackupKind.BACKUP
@@ -53,7 +54,7 @@ class BackupOptions:
 
 
 @dataclass(frozen=True)
-class BackupResult:
+class BackupResult(Outcome):
     """A finished backup: its path, its manifest, what retention deleted."""
 
     path: str
@@ -65,6 +66,15 @@ class BackupResult:
     @property
     def ok(self) -> bool:
         return self.verification is None or self.verification.ok
+
+    @property
+    def failure(self) -> OperationError | None:
+        if self.ok:
+            return None
+        return OperationError(
+            f"the backup {self.path} was written but did not verify",
+            hint="see its differences; older backups were not pruned",
+        )
 
 
 # --- creating a backup --------------------------------------------------------------
@@ -88,7 +98,7 @@ def _checked(options: BackupOptions) -> BackupOptions:
         raise UsageError("--keep must be at least 1")
     return replace(
         options,
-        backup_dir=options.backup_dir.absolute(),
+        backup_dir=absolute_location(options.backup_dir),
         format=BackupFormat(options.format),
         compression=Compression(options.compression),
         kind=BackupKind(options.kind),
@@ -116,16 +126,18 @@ def create_backup(
     failure no backup file, manifest or temporary file is left.
     """
     options = _checked(options)
+    store = open_storage(options.backup_dir)  # a bucket's client warms up meanwhile
     if conn is None:
         with connect(target, application_name="lumidb backup") as own:
-            return _create(own, target, options, now, progress)
-    return _create(conn, target, options, now, progress)
+            return _create(own, target, options, store, now, progress)
+    return _create(conn, target, options, store, now, progress)
 
 
 def _create(
     conn: psycopg.Connection[Any],
     target: DatabaseTarget,
     options: BackupOptions,
+    store: BackupStorage,
     now: datetime,
     progress: Callable[[int], None] | None,
 ) -> BackupResult:
@@ -138,7 +150,6 @@ def _create(
     source = _read_source(conn, target, options.environment)
     suite = client_for(conn, target, options.pg_bin_dir)
     conn.rollback()  # the reads above began a transaction unless in autocommit: end it
-    store = open_storage(options.backup_dir)
     folder = backup_store.folder_for(options.kind)
     warnings = store.prepare(folder)
     with store.lock(folder, wait=options.wait), sigterm_raises():
@@ -185,7 +196,8 @@ def _create(
 
             verification = verify_backup(entry, target=target, pg_bin_dir=options.pg_bin_dir)
         doomed: list[BackupEntry] = []
-        same_kind = backup_store.list_entries(store, kinds={options.kind})
+        prunes = options.kind == BackupKind.SAFETY or options.keep is not None
+        same_kind = backup_store.list_entries(store, kinds={options.kind}) if prunes else []
         if options.kind == BackupKind.SAFETY:
             doomed = plan_safety(same_kind, made=name, rule=options.safety_retention, now=started)
         elif options.keep is not None and (verification is None or verification.ok):
@@ -250,7 +262,7 @@ class SafetyBackup:
 def take_safety_backup(
     target: DatabaseTarget,
     *,
-    backup_dir: Path,
+    backup_dir: BackupLocation,
     pg_bin_dir: Path | None,
     environment: str,
     retention: SafetyRetention | None,

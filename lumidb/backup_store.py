@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -30,7 +31,13 @@ from lumidb.formats import (
     compression_of_name,
     format_of_name,
 )
-from lumidb.storage import MANIFEST_SUFFIX, SAFETY_FOLDER, StoredObject, StoreProblem
+from lumidb.storage import (
+    MANIFEST_SUFFIX,
+    SAFETY_FOLDER,
+    BackupLocation,
+    StoredObject,
+    StoreProblem,
+)
 from lumidb.storage.local import PARTIAL_PREFIX
 from lumidb.storage.location import open_storage
 
@@ -47,6 +54,7 @@ _BACKUP_MANIFEST_RE = re.compile(
     r"^.+-\d{8}T\d{6}\.\d{3}Z(?:\.sql(?:\.zst|\.gz)?|\.dump)" + re.escape(MANIFEST_SUFFIX) + "$"
 )
 _DATA_SUFFIXES = (".sql", ".sql.gz", ".sql.zst", ".dump")
+_DOWNLOAD_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -180,17 +188,17 @@ def new_backup_name(
 # --- the local folder, for the callers that hold a path -------------------------------
 
 
-def backup_dir_problem(folder: Path) -> StoreProblem | None:
+def backup_dir_problem(folder: BackupLocation) -> StoreProblem | None:
     """Judge an existing backup folder (changes nothing); ``doctor`` shows it."""
     return open_storage(folder).problem()
 
 
-def ensure_backup_dir(folder: Path) -> list[str]:
+def ensure_backup_dir(folder: BackupLocation) -> list[str]:
     """Create the folder (mode 0700) if needed; return warnings about an existing one."""
     return open_storage(folder).prepare()
 
 
-def backup_dir_lock(folder: Path, *, wait: bool) -> AbstractContextManager[None]:
+def backup_dir_lock(folder: BackupLocation, *, wait: bool) -> AbstractContextManager[None]:
     """Hold the lock of a backup folder (exit 3 for a second holder unless ``wait``)."""
     return open_storage(folder).lock(wait=wait)
 
@@ -242,50 +250,73 @@ def list_entries(
 
 
 def list_backups(
-    backup_dir: Path, *, kinds: set[BackupKind] | set[str] | None = None
+    backup_dir: BackupLocation, *, kinds: set[BackupKind] | set[str] | None = None
 ) -> list[BackupEntry]:
     """``list_entries`` of the backup folder at ``backup_dir``."""
     return list_entries(open_storage(backup_dir), kinds=kinds)
 
 
-def load_entry(path: Path) -> BackupEntry:
-    """The backup at ``path`` (for ``--file``); ``UsageError`` if missing or not a backup.
+def load_entry(path: Path | str) -> BackupEntry:
+    """The backup at ``path`` (for ``--file``): a file, or an object's ``s3://`` URL.
 
-    A plain or custom file without a manifest is accepted as ``legacy`` (the caller
-    warns), but temporary files and manifests themselves are refused. A link given here
-    is followed: the user named it.
+    ``UsageError`` if missing or not a backup. A plain or custom file without a manifest
+    is accepted as ``legacy`` (the caller warns), but temporary files and manifests
+    themselves are refused. A link given here is followed: the user named it.
     """
+    from lumidb.storage.location import looks_like_s3
+
+    if isinstance(path, str) and looks_like_s3(path):
+        return _load_remote_entry(path)
+    path = Path(path)
     if path.is_symlink():
         path = path.resolve()
     if not path.exists():
         raise UsageError(f"backup file {path} not found")
     if not path.is_file():
         raise UsageError(f"{path} is not a file")
-    name = path.name
+    return _load_named(open_storage(path.parent), path.name, str(path), path.parent.name)
+
+
+def _load_remote_entry(url: str) -> BackupEntry:
+    from lumidb.storage.s3 import S3Storage
+    from lumidb.storage.s3_access import S3Location, parse_s3_url
+
+    where = parse_s3_url(url)
+    parent, _, name = where.prefix.rpartition("/")
+    if not name:
+        raise UsageError(
+            f"{where.url} names a bucket, not a backup",
+            hint="give the backup's full URL, e.g. s3://BUCKET/PREFIX/NAME.sql.zst",
+        )
+    store = S3Storage(S3Location(where.bucket, parent))
+    return _load_named(store, name, where.url, parent.rpartition("/")[2])
+
+
+def _load_named(store: BackupStorage, name: str, shown: str, parent_name: str) -> BackupEntry:
+    """The entry of ``name`` directly in ``store``'s location (``shown`` in messages)."""
     if name.startswith(PARTIAL_PREFIX):
-        raise UsageError(f"{path} is a temporary file of an unfinished backup, not a backup")
+        raise UsageError(f"{shown} is a temporary file of an unfinished backup, not a backup")
     if name.endswith(MANIFEST_SUFFIX):
         raise UsageError(
-            f"{path} is a manifest; give the backup file beside it",
+            f"{shown} is a manifest; give the backup file beside it",
             hint=f"use {name.removesuffix(MANIFEST_SUFFIX)}",
         )
-    store = open_storage(path.parent)
     items = {item.name: item for item in store.objects()}
     item = items.get(name)
     if item is None:
-        raise UsageError(f"{path} is not a file")
-    default_kind = BackupKind.SAFETY if path.parent.name == SAFETY_FOLDER else BackupKind.BACKUP
+        raise UsageError(f"backup {shown} not found")
+    default_kind = BackupKind.SAFETY if parent_name == SAFETY_FOLDER else BackupKind.BACKUP
     entry, reason = _entry_of(store, item, set(items), default_kind)
     if entry is not None:
         return entry
     if name + MANIFEST_SUFFIX in items:
         raise UsageError(
-            f"{path} is not a backup: {reason}",
+            f"{shown} is not a backup: {reason}",
             hint="restore another backup, or move the manifest away to restore it as an "
             "old script's file",
         )
     if not name.endswith(_DATA_SUFFIXES):
-        raise UsageError(f"{path} is not a backup (expected .sql, .sql.gz, .sql.zst or .dump)")
+        raise UsageError(f"{shown} is not a backup (expected .sql, .sql.gz, .sql.zst or .dump)")
     return BackupEntry(store, name, None, BackupKind.LEGACY, item)
 
 
@@ -331,6 +362,73 @@ def _sql_stream(entry: BackupEntry) -> Iterator[BinaryIO]:
                 yield cast(BinaryIO, unzipped)
         else:
             yield raw
+
+
+@contextmanager
+def _local_file(entry: BackupEntry) -> Iterator[Path]:
+    path = entry.store.local_path(entry.name)
+    if path is not None:
+        yield path
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="lumidb-download-") as folder:  # 0700
+        copy = Path(folder) / entry.file_name
+        digest = hashlib.sha256()
+        size = 0
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with entry.store.open_read(entry.name) as source:
+                while chunk := source.read(_DOWNLOAD_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+        except UsageError as exc:  # gone since it was listed
+            raise OperationError(exc.message) from None
+        except OSError as exc:
+            raise OperationError(
+                f"cannot download {entry.label} to a temporary file: {exc.strerror or exc}",
+                hint="free space in the temporary folder (TMPDIR)",
+            ) from None
+        finally:
+            os.close(fd)
+        manifest = entry.manifest
+        if manifest is not None and (
+            size != manifest.size or digest.hexdigest() != manifest.sha256
+        ):
+            raise OperationError(
+                f"{entry.label} changed since it was checked: it no longer matches its manifest",
+                hint="run the command again; if it repeats, the object is being replaced",
+            )
+        yield copy
+
+
+def local_file(entry: BackupEntry) -> AbstractContextManager[Path]:
+    """A seekable local file of the backup's data, for programs that need one (``pg_restore``).
+
+    A local backup is its own file. A remote one is downloaded into a private temporary
+    folder (0700, the file 0600), checked against its manifest's size and SHA-256 as it
+    arrives (an object replaced since it was checked is refused), and removed when the
+    block ends, whatever happens.
+    """
+    return _local_file(entry)
+
+
+@contextmanager
+def _local_copy(entry: BackupEntry) -> Iterator[BackupEntry]:
+    if entry.store.local_path(entry.name) is not None:
+        yield entry
+        return
+    with _local_file(entry) as path:
+        yield BackupEntry(open_storage(path.parent), path.name, entry.manifest, entry.kind)
+
+
+def local_copy(entry: BackupEntry) -> AbstractContextManager[BackupEntry]:
+    """The backup itself when local, else an entry over its checked temporary download
+    (``local_file``), so several steps (check, then load) read one copy."""
+    return _local_copy(entry)
 
 
 def open_sql_stream(entry: BackupEntry) -> AbstractContextManager[BinaryIO]:

@@ -93,6 +93,16 @@ def _path(value: str) -> Path:
     return Path(value)
 
 
+def _location(value: str) -> Path | str:
+    """A folder (``Path``) or a checked ``s3://bucket/prefix`` URL (``str``)."""
+    from lumidb.storage.location import parse_location
+
+    try:
+        return parse_location(value)
+    except UsageError as exc:
+        raise UsageError(f"LUMIDB_BACKUP_DIR: {exc.message}", hint=exc.hint) from None
+
+
 def _integer(minimum: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
         try:
@@ -137,7 +147,7 @@ _FIELDS = (
     _Field("direct_url", "DIRECT_URL", _secret),
     _Field("node_env", "NODE_ENV", _text),
     _Field("lumidb_env", "LUMIDB_ENV", _text),
-    _Field("backup_dir", "LUMIDB_BACKUP_DIR", _path),
+    _Field("backup_dir", "LUMIDB_BACKUP_DIR", _location),
     _Field("backup_keep", "LUMIDB_BACKUP_KEEP", _integer(1)),
     _Field("state_dir", "LUMIDB_STATE_DIR", _path),
     _Field("pg_bin_dir", "LUMIDB_PG_BIN_DIR", _path),
@@ -174,7 +184,8 @@ class Settings:
     direct_url: Secret | None = None
     node_env: str | None = None
     lumidb_env: str | None = None
-    backup_dir: Path = Path(BACKUP_DIR_NAME)
+    # A folder (Path) or a checked s3://bucket/prefix URL (str): lumidb.storage.location.
+    backup_dir: Path | str = Path(BACKUP_DIR_NAME)
     backup_keep: int | None = None
     state_dir: Path = Path(STATE_DIR_NAME)
     pg_bin_dir: Path | None = None
@@ -304,7 +315,9 @@ def load_settings(root: Path | None = None) -> Settings:
     sources = setting_sources(["LUMIDB_STATE_DIR", "LUMIDB_BACKUP_DIR"], root=root)
     return settings._with(
         state_dir=_anchored(settings.state_dir, sources["LUMIDB_STATE_DIR"], root),
-        backup_dir=_anchored(settings.backup_dir, sources["LUMIDB_BACKUP_DIR"], root),
+        backup_dir=settings.backup_dir
+        if isinstance(settings.backup_dir, str)
+        else _anchored(settings.backup_dir, sources["LUMIDB_BACKUP_DIR"], root),
     )
 
 

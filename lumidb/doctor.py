@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lumidb.config import Settings, setting_sources
-from lumidb.errors import LumidbError
+from lumidb.errors import LumidbError, OperationError
+from lumidb.outcome import Outcome
 
 if TYPE_CHECKING:
     from lumidb.connection import DatabaseTarget
@@ -33,16 +36,29 @@ class Check:
 
 
 @dataclass(frozen=True)
-class DoctorReport:
+class DoctorReport(Outcome):
     checks: list[Check] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
 
+    @property
+    def failure(self) -> OperationError | None:
+        failed = [c.name for c in self.checks if not c.ok]
+        if not failed:
+            return None
+        return OperationError(
+            f"{len(failed)} check(s) failed: {', '.join(failed)}",
+            hint="each failing check says how to fix it",
+        )
 
-def run_doctor(settings: Settings) -> DoctorReport:
-    """Run every check; a failing check never stops the ones after it (but for the database)."""
+
+def run_doctor(settings: Settings, *, now: datetime) -> DoctorReport:
+    """Run every check; a failing check never stops the ones after it (but for the database).
+
+    ``now`` (UTC) dates what the backup location holds (incomplete uploads of a bucket).
+    """
     from lumidb.target import resolve_target
 
     checks: list[Check] = []
@@ -61,7 +77,7 @@ def run_doctor(settings: Settings) -> DoctorReport:
         resolved = resolve_target(settings, start_embedded=False)
     except LumidbError as exc:
         checks.append(Check("database URL", False, exc.message, exc.hint or "fix DATABASE_URL"))
-        checks.append(_backup_dir_check(settings))
+        checks.extend(_backup_location_checks(settings, now))
         return DoctorReport(checks)
     target = resolved.target
     origin = "the local server (no DATABASE_URL set)" if resolved.embedded else target.source
@@ -77,7 +93,7 @@ def run_doctor(settings: Settings) -> DoctorReport:
         connect_ms, query_ms, version = round_trip_ms(target)
     except LumidbError as exc:
         checks.append(Check("connection", False, exc.message, exc.hint))
-        checks.append(_backup_dir_check(settings))
+        checks.extend(_backup_location_checks(settings, now))
         return DoctorReport(checks)
     checks.append(
         Check("connection", True, f"connected in {connect_ms:.0f} ms, round trip {query_ms:.1f} ms")
@@ -85,7 +101,7 @@ def run_doctor(settings: Settings) -> DoctorReport:
     checks.append(Check("server version", True, f"PostgreSQL {version}"))
     checks.append(_client_check(settings, version, target.needs_ssl))
     checks.append(_migration_check(target))
-    checks.append(_backup_dir_check(settings))
+    checks.extend(_backup_location_checks(settings, now))
     return DoctorReport(checks)
 
 
@@ -143,10 +159,43 @@ def _migration_check(target: DatabaseTarget) -> Check:
     return Check("migrations", True, f"at {current} (head)")
 
 
+def _backup_location_checks(settings: Settings, now: datetime) -> list[Check]:
+    location = settings.backup_dir
+    if isinstance(location, str):
+        return _bucket_checks(location, now)
+    return [_backup_dir_check(settings)]
+
+
+def _bucket_checks(location: str, now: datetime) -> list[Check]:
+    """An S3 backup location, looked at without writing (``inspect_s3_store``)."""
+    from lumidb.storage.s3 import S3Storage
+    from lumidb.storage.s3_check import inspect_s3_store
+
+    name = "backup location"
+    try:
+        report = inspect_s3_store(S3Storage(location), now=now)
+    except LumidbError as exc:
+        return [Check(name, False, exc.message, exc.hint)]
+    where = f"{report.location} at {report.endpoint}"
+    if report.region:
+        where += f" (region {report.region})"
+    fatal = [problem for problem in report.problems if problem.fatal]
+    if fatal:
+        return [Check(name, False, f"{where}: {fatal[0].message}", fatal[0].fix)]
+    details = [f"credentials from {report.credentials}", "the bucket answers and lists"]
+    details.append(f"versioning {report.versioning or 'off'}")
+    details.append(f"object lock {report.object_lock or 'off'}")
+    details.append(f"{len(report.stale_uploads)} incomplete upload(s) older than a day")
+    checks = [Check(name, True, f"{where}: " + "; ".join(details))]
+    for problem in report.problems:
+        checks.append(Check(name, True, problem.message, problem.fix, warning=True))
+    return checks
+
+
 def _backup_dir_check(settings: Settings) -> Check:
     from lumidb.backup_store import backup_dir_problem
 
-    path = settings.backup_dir
+    path = Path(settings.backup_dir)
     if path.exists():
         problem = backup_dir_problem(path)
         if problem is not None:

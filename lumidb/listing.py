@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from lumidb import backup_store
 from lumidb.formats import format_time
+from lumidb.storage import BackupLocation
+from lumidb.storage.location import absolute_location
 from lumidb.timespec import age_seconds
 
 
@@ -40,13 +41,15 @@ class BackupListing:
     backups: list[BackupSummary]
 
 
-def list_backup_summaries(backup_dir: Path, *, now: datetime, check: bool = False) -> BackupListing:
+def list_backup_summaries(
+    backup_dir: BackupLocation, *, now: datetime, check: bool = False
+) -> BackupListing:
     """Every backup, newest first, with its age at ``now`` and its checksum state.
 
     Without ``check`` only sizes are compared (nothing but the manifests is read); with it
     every data file is read for its SHA-256.
     """
-    backup_dir = backup_dir.absolute()
+    backup_dir = absolute_location(backup_dir)
     summaries = []
     for entry in backup_store.list_backups(backup_dir):
         started = entry.started_at

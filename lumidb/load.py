@@ -111,17 +111,20 @@ def load_backup(
     facts = read_target_facts(conn, target.schema)
     expected = entry.manifest.row_counts if entry.manifest else None
     if jobs is not None:
-        notes = _check_archive(entry, target, facts, pg_bin_dir)
-        _parallel_restore(
-            entry,
-            target,
-            conn,
-            facts,
-            suite=suite,
-            jobs=jobs,
-            lock_timeout=lock_timeout,
-            application_name=application_name,
-        )
+        from lumidb import backup_store
+
+        with backup_store.local_copy(entry) as local:  # one download, checked, then loaded
+            notes = _check_archive(local, target, facts, pg_bin_dir)
+            _parallel_restore(
+                local,
+                target,
+                conn,
+                facts,
+                suite=suite,
+                jobs=jobs,
+                lock_timeout=lock_timeout,
+                application_name=application_name,
+            )
         return Loaded(rows={}, notes=notes)
     dump_filter = _filter_for(facts, target.schema)
     with _sql_source(entry, pg_bin_dir) as (source, source_failure):
@@ -191,14 +194,14 @@ def _sql_source(
             yield stream, lambda: None
         return
     reader = archive_reader(pg_bin_dir)
-    with tempfile.TemporaryFile() as errors:
+    with backup_store.local_file(entry) as data, tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
             [
                 str(reader.program("pg_restore")),
                 "--no-owner",
                 "--no-privileges",
                 "--file=-",
-                str(entry.path),
+                str(data),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -212,7 +215,7 @@ def _sql_source(
             if proc.wait() == 0:
                 return None
             errors.seek(0)
-            return f"pg_restore cannot read {entry.path.name}: {child_error(errors.read())}"
+            return f"pg_restore cannot read {entry.file_name}: {child_error(errors.read())}"
 
         try:
             yield proc.stdout, failure

@@ -16,6 +16,8 @@ from lumidb.backup_store import BackupEntry
 from lumidb.errors import UsageError
 from lumidb.formats import BackupKind, format_time
 from lumidb.retention import SafetyRetention, plan_prune
+from lumidb.storage import SAFETY_FOLDER, BackupLocation
+from lumidb.storage.location import absolute_location, open_storage
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class PrunePlan:
 
 
 def prune_backups(
-    backup_dir: Path,
+    backup_dir: BackupLocation,
     *,
     keep_last: int,
     keep_daily: int = 0,
@@ -59,14 +61,18 @@ def prune_backups(
         raise UsageError("--keep-last must be at least 1")
     if keep_daily < 0 or keep_weekly < 0:
         raise UsageError("--keep-daily and --keep-weekly cannot be negative")
-    backup_dir = backup_dir.absolute()
+    backup_dir = absolute_location(backup_dir)
     plan = PrunePlan(str(backup_dir), keep_last, keep_daily, keep_weekly, rule, dry_run, [], [], [])
-    if not backup_dir.is_dir():
+    if isinstance(backup_dir, Path) and not backup_dir.is_dir():
         return plan
-    with backup_store.backup_dir_lock(backup_dir, wait=wait):
+    store = open_storage(backup_dir)
+    with store.lock(wait=wait), store.lock(SAFETY_FOLDER, wait=wait):
+        for folder in ("", SAFETY_FOLDER):  # what killed runs left, under the locks
+            store.remove_leftovers(folder)
+            backup_store.remove_orphan_manifests(store, folder)
         verdicts = plan_prune(
-            backup_store.list_backups(backup_dir, kinds={BackupKind.BACKUP}),
-            backup_store.list_backups(backup_dir, kinds={BackupKind.SAFETY}),
+            backup_store.list_entries(store, kinds={BackupKind.BACKUP}),
+            backup_store.list_entries(store, kinds={BackupKind.SAFETY}),
             keep_last=keep_last,
             keep_daily=keep_daily,
             keep_weekly=keep_weekly,
@@ -81,7 +87,7 @@ def prune_backups(
             plan.delete.append(_item(verdict.entry, "beyond retention"))
             if not dry_run:
                 backup_store.delete_backup(verdict.entry)
-                plan.deleted.append(str(verdict.entry.path))
+                plan.deleted.append(verdict.entry.label)
     return plan
 
 

@@ -66,7 +66,7 @@ class PurgeOptions:
     redact_orders: bool = False
     safety_backup: bool = True
     batch_size: int = DEFAULT_BATCH
-    backup_dir: Path = Path("backups")
+    backup_dir: Path | str = Path("backups")  # a folder or an s3:// URL
     pg_bin_dir: Path | None = None
     environment: Any = "development"
     lock_timeout: float = 30.0

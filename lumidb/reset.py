@@ -48,7 +48,7 @@ Notify = Callable[[str], None]
 class ResetOptions:
     """What ``reset`` was asked to do, and the settings it needs."""
 
-    backup_dir: Path
+    backup_dir: Path | str  # a folder or an s3:// URL
     seed: bool = True
     safety_backup: bool = True
     allow_remote: bool = False

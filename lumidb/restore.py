@@ -26,7 +26,10 @@ from lumidb.errors import OperationError, UsageError
 from lumidb.formats import format_time
 from lumidb.guard import RECORD_SCHEMA
 from lumidb.interrupts import Terminated, sigterm_raises
+from lumidb.restore_checks import bare_table
 from lumidb.retention import SafetyRetention, latest_good_backup
+from lumidb.storage import BackupLocation
+from lumidb.storage.location import absolute_location
 from lumidb.timespec import age_seconds
 
 if TYPE_CHECKING:
@@ -45,8 +48,8 @@ Notify = Callable[[str], None]
 class RestoreOptions:
     """What ``restore-latest`` was asked to do, and the settings it needs."""
 
-    backup_dir: Path
-    file: Path | None = None
+    backup_dir: BackupLocation
+    file: Path | str | None = None  # a file, or an object's s3:// URL
     from_database: str | None = None  # take another database's backups (None: the target's)
     safety_backup: bool = True
     jobs: int | None = None
@@ -134,7 +137,7 @@ def check_backup_exists(options: RestoreOptions) -> None:
     if options.file is not None:
         backup_store.load_entry(options.file)
         return
-    if not options.backup_dir.is_dir():
+    if isinstance(options.backup_dir, Path) and not options.backup_dir.is_dir():
         raise OperationError(
             f"no backup directory at {options.backup_dir.absolute()}: nothing to restore",
             hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
@@ -142,7 +145,7 @@ def check_backup_exists(options: RestoreOptions) -> None:
     entries = backup_store.list_backups(options.backup_dir, kinds={backup_store.KIND_BACKUP})
     if not any(e.manifest is not None for e in entries):
         raise OperationError(
-            f"no complete backup in {options.backup_dir.absolute()}: nothing to restore",
+            f"no complete backup in {absolute_location(options.backup_dir)}: nothing to restore",
             hint="run `lumidb backup` first, or give a backup with --file",
         )
 
@@ -157,12 +160,12 @@ def _chosen_entry(options: RestoreOptions, target_database: str) -> tuple[Backup
     warnings: list[str] = []
     if entry.manifest is None:
         warnings.append(
-            f"{entry.path.name} has no manifest (an old script's backup?): no checksum to "
+            f"{entry.file_name} has no manifest (an old script's backup?): no checksum to "
             "check and no row counts; its owner and privilege statements are left out"
         )
     elif not backup_store.checksum_matches(entry):
         raise OperationError(
-            f"{entry.path.name} does not match the checksum in its manifest: it is damaged",
+            f"{entry.file_name} does not match the checksum in its manifest: it is damaged",
             hint="choose another backup",
         )
     return entry, warnings
@@ -191,12 +194,12 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: dateti
     source_database = manifest.database if manifest else None
     if options.jobs is not None and entry.format != "custom":
         raise UsageError(
-            f"--jobs needs a custom-format backup (.dump); {entry.path.name} is plain SQL"
+            f"--jobs needs a custom-format backup (.dump); {entry.file_name} is plain SQL"
         )
     source_schema = str((manifest.db_schema if manifest else None) or target.schema)
     if source_schema != target.schema:
         raise UsageError(
-            f"{entry.path.name} holds schema {source_schema!r}, the target uses {target.schema!r}",
+            f"{entry.file_name} holds schema {source_schema!r}, the target uses {target.schema!r}",
             hint="restore into a URL with ?schema=" + source_schema,
         )
     revision = entry.alembic_revision
@@ -211,7 +214,7 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: dateti
         target_revision = current_revision(conn, target.schema)
     age = age_seconds(entry.when, now)
     return RestorePlan(
-        file=str(entry.path),
+        file=entry.label,
         backup_kind=entry.kind,
         format=entry.format,
         compression=entry.compression,
@@ -292,7 +295,7 @@ def restore(
 
     say = notify or (lambda _message: None)
     started = time.monotonic()
-    entry = backup_store.load_entry(Path(plan.file))
+    entry = backup_store.load_entry(plan.file)
     with (
         sigterm_raises(),
         database_lock(target, "restore-latest", timeout=options.lock_timeout),
@@ -343,7 +346,8 @@ def restore(
         safety_backup=safety,
         undo_command=undo,
         duration_seconds=round(time.monotonic() - started, 3),
-        rows=loaded.rows,
+        # keyed as in the manifest: the bare table name (``users``, ``order items``)
+        rows={bare_table(name, target.schema): n for name, n in loaded.rows.items()},
         terminated=terminated,
         jobs=plan.jobs,
         revision=plan.source_revision,

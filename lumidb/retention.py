@@ -25,6 +25,8 @@ from pathlib import Path
 from lumidb.backup_store import BackupEntry
 from lumidb.errors import OperationError
 from lumidb.formats import BackupKind
+from lumidb.storage import BackupLocation
+from lumidb.storage.location import absolute_location
 
 Good = Callable[[BackupEntry], bool | None]  # whether the checksum matches (None: no manifest)
 
@@ -181,7 +183,7 @@ def plan_prune(
 # --- what restore-latest restores ---------------------------------------------------------
 
 
-def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, list[str]]:
+def latest_good_backup(backup_dir: BackupLocation, database: str) -> tuple[BackupEntry, list[str]]:
     """The newest backup of ``database`` (kind ``backup``, by its manifest) whose checksum
     matches.
 
@@ -192,7 +194,7 @@ def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, li
     """
     from lumidb import backup_store
 
-    if not backup_dir.is_dir():
+    if isinstance(backup_dir, Path) and not backup_dir.is_dir():
         raise OperationError(
             f"no backup directory at {backup_dir.resolve()}: nothing to restore",
             hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
@@ -217,7 +219,7 @@ def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, li
             + ", or give a backup with --file"
         )
     raise OperationError(
-        f"no complete backup of {database} in {backup_dir.resolve()}"
+        f"no complete backup of {database} in {absolute_location(backup_dir)}"
         + (f" with a matching checksum ({len(warnings)} damaged)" if warnings else ""),
         hint=hint,
     )

@@ -41,7 +41,7 @@ def setup(
     record_as: Environment | None,
     lock_timeout: float,
     seed_options: SeedOptions,
-    backup_dir: Path,
+    backup_dir: Path | str,
     now: datetime,
 ) -> SetupResult:
     """Deploy, then seed a database whose tables this run created; under lumidb's lock."""

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
+from lumidb.outcome import Outcome
+from lumidb.storage import BackupLocation
 
 if TYPE_CHECKING:
     from lumidb.backup_store import BackupEntry
@@ -24,7 +26,7 @@ APPLICATION_NAME = "lumidb verify"
 
 
 @dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(Outcome):
     """A backup checked: its checksum, and a restore into a scratch database."""
 
     file: str
@@ -39,6 +41,12 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.checksum_ok is not False and self.restored and not self.differences
+
+    @property
+    def failure(self) -> OperationError | None:
+        if self.ok:
+            return None
+        return OperationError("the backup did not verify", hint="see its differences")
 
 
 def verify_backup(
@@ -60,7 +68,7 @@ def verify_backup(
 
     def result(**kwargs: Any) -> VerifyResult:
         values: dict[str, Any] = {
-            "file": str(entry.path.absolute()),
+            "file": entry.label,
             "checksum_ok": checksum,
             "manifest": entry.manifest is not None,
             "restored": False,
@@ -139,7 +147,11 @@ def compare_counts(expected: dict[str, Any], actual: dict[str, int], schema: str
 
 
 def verify_backup_file(
-    backup_dir: Path, file: Path | None, *, target: DatabaseTarget, pg_bin_dir: Path | None
+    backup_dir: BackupLocation,
+    file: Path | str | None,
+    *,
+    target: DatabaseTarget,
+    pg_bin_dir: Path | None,
 ) -> VerifyResult:
     """Verify ``file``, or the newest backup in ``backup_dir`` (safety and legacy excluded)."""
     from lumidb import backup_store

@@ -71,7 +71,8 @@ def url_of(target: DatabaseTarget, **extra: str) -> str:
             *(f"{k}={v}" for k, v in {**dict(target.params), **extra}.items()),
         ]
     )
-    auth = f"{quote(target.user, safe='')}:{quote(target.password or '', safe='')}"
+    password = target.password.get_secret_value() if target.password else ""
+    auth = f"{quote(target.user, safe='')}:{quote(password, safe='')}"
     return f"postgresql://{auth}@{target.host}:{target.port}/{target.dbname}?{query}"
 
 

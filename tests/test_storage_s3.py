@@ -100,10 +100,13 @@ def test_credentials_in_an_s3_url_are_refused_and_never_echoed() -> None:
 
 
 def test_boto3_is_imported_only_when_a_bucket_is_used() -> None:
+    """Importing the S3 modules or using a folder loads no boto3 (``--help`` stays fast);
+    naming a bucket starts loading it in the background (``s3_access.preload``)."""
     code = (
         "import sys\n"
         "import lumidb.storage.s3, lumidb.storage.s3_check, lumidb.storage.s3_lock\n"
-        "lumidb.storage.s3.S3Storage('s3://lumiai-backups/x')\n"
+        "from lumidb.storage.location import open_storage, parse_location\n"
+        "open_storage(parse_location('/tmp/backups'))  # a folder: no boto3\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))\n"
     )
     out = subprocess.run(

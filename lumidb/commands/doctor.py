@@ -1,10 +1,9 @@
-"""``lumidb doctor``."""
+"""``lumidb doctor``: the checks to run before trusting lumidb with a database."""
 
 from __future__ import annotations
 
 import typer
 
-from lumidb import exit_codes, render
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
 
 
@@ -13,8 +12,9 @@ def doctor(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
-    """Check configuration, connection, server, client programs, migrations and the backup directory.
+) -> object:
+    """Check configuration, connection, server, client programs, migrations and the backup location
+    (a bucket is only read: `lumidb backups check-store` writes a probe).
 
     Exits 1 when any check fails; each failing check says how to fix it.
 
@@ -22,8 +22,6 @@ def doctor(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.doctor import run_doctor
+    from lumidb.timespec import utc_now
 
-    report = run_doctor(rt.settings)
-    render.show(rt.output, report)
-    if not report.ok:
-        raise typer.Exit(exit_codes.FAILED)
+    return run_doctor(rt.settings, now=utc_now())

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from lumidb import render
+from lumidb.commands.backups import FromOption
 from lumidb.commands.confirmation import confirm
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOption, runtime
 
@@ -15,13 +15,15 @@ from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOpt
 def restore_latest(
     ctx: typer.Context,
     file: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--file",
             "-f",
-            help="Restore this backup (also a safety backup, or an old script's .sql).",
+            help="Restore this backup, a file or s3:// URL (also a safety backup, or an old "
+            "script's .sql).",
         ),
     ] = None,
+    location: FromOption = None,
     from_database: Annotated[
         str | None,
         typer.Option(
@@ -63,7 +65,7 @@ def restore_latest(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Replace the database's data with its newest complete backup, in one transaction
     (--jobs: in parallel, which is not one transaction).
 
@@ -78,12 +80,13 @@ def restore_latest(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import restore
+    from lumidb.commands.backups import backup_file, chosen_location
     from lumidb.timespec import utc_now
 
     settings = rt.settings
     options = restore.RestoreOptions(
-        backup_dir=settings.backup_dir,
-        file=file,
+        backup_dir=chosen_location(location, settings.backup_dir),
+        file=backup_file(file),
         from_database=from_database,
         safety_backup=not no_safety_backup,
         jobs=jobs,
@@ -100,8 +103,7 @@ def restore_latest(
     for warning in plan.warnings:
         rt.output.warn(warning)
     if dry_run:
-        render.show(rt.output, plan)
-        return
+        return plan
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
         rt.output,
@@ -110,6 +112,4 @@ def restore_latest(
         production=plan.production,
         dbname=target.dbname,
     )
-    render.show(
-        rt.output, restore.restore(target, plan, options, now=utc_now(), notify=rt.output.info)
-    )
+    return restore.restore(target, plan, options, now=utc_now(), notify=rt.output.info)

@@ -29,9 +29,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, TypeAlias
 
 SAFETY_FOLDER = "safety"
+# A backup location: a local folder, or a checked ``s3://bucket/prefix`` URL (a str).
+BackupLocation: TypeAlias = Path | str
 MANIFEST_SUFFIX = ".manifest.json"
 
 

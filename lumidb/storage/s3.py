@@ -66,6 +66,7 @@ class S3Storage:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
         self.where = parse_s3_url(location) if isinstance(location, str) else location
         self.access = S3Access(self.where)
+        self.access.warm_up()  # while the caller does other things (connects, reads, …)
         self.part_size = part_size
         self.lease = lease
         self.lock_poll_interval = lock_poll_interval

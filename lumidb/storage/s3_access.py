@@ -13,7 +13,9 @@ scrubbed of anything that looks like one.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -80,6 +82,23 @@ class S3Location:
         """The key prefix of the objects directly in ``folder`` (ends with ``/`` unless empty)."""
         base = self.key(folder)
         return f"{base}/" if base else ""
+
+
+_preloading: list[threading.Thread] = []
+
+
+def preload() -> None:
+    """Start importing boto3 in the background (once): a command that names a bucket will
+    need it, and the import then overlaps with the command's other start-up work."""
+
+    def load() -> None:
+        with suppress(ImportError):
+            import boto3  # noqa: F401
+            import botocore.client  # noqa: F401
+
+    if not _preloading:
+        _preloading.append(threading.Thread(target=load, name="lumidb-boto3", daemon=True))
+        _preloading[0].start()
 
 
 def is_s3_url(location: str) -> bool:
@@ -177,36 +196,52 @@ class S3Access:
         self.location = location
         self._client: S3Client | None = None
         self._session: Any = None
+        self._making = threading.RLock()  # the client is made once, by whichever thread asks
+
+    def warm_up(self) -> None:
+        """Make the client in the background (importing boto3 and reading its configuration
+        take a few hundred milliseconds), so that it is ready when the first request comes;
+        a failure is left for that request to raise."""
+
+        def make() -> None:
+            with suppress(LumidbError):
+                self.client  # noqa: B018
+
+        threading.Thread(target=make, name="lumidb-s3-client", daemon=True).start()
 
     @property
     def session(self) -> Any:
         """The boto3 session (profiles, credentials and config files, as boto3 reads them)."""
-        if self._session is None:
-            import boto3
-            from botocore.exceptions import BotoCoreError
+        with self._making:
+            if self._session is None:
+                import boto3
+                from botocore.exceptions import BotoCoreError
 
-            try:
-                self._session = boto3.session.Session()
-            except BotoCoreError as exc:
-                raise self.translate(exc, "reading the AWS configuration") from None
-        return self._session
+                try:
+                    self._session = boto3.session.Session()
+                except BotoCoreError as exc:
+                    raise self.translate(exc, "reading the AWS configuration") from None
+            return self._session
 
     @property
     def client(self) -> S3Client:
-        if self._client is None:
-            from botocore.config import Config
-            from botocore.exceptions import BotoCoreError
+        if self._client is not None:
+            return self._client
+        with self._making:
+            if self._client is None:
+                from botocore.config import Config
+                from botocore.exceptions import BotoCoreError
 
-            config = Config(
-                connect_timeout=CONNECT_TIMEOUT_S,
-                read_timeout=READ_TIMEOUT_S,
-                user_agent_extra="lumidb",
-            )
-            try:
-                self._client = self.session.client("s3", config=config)
-            except BotoCoreError as exc:
-                raise self.translate(exc, "reading the AWS configuration") from None
-        return self._client
+                config = Config(
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                    read_timeout=READ_TIMEOUT_S,
+                    user_agent_extra="lumidb",
+                )
+                try:
+                    self._client = self.session.client("s3", config=config)
+                except BotoCoreError as exc:
+                    raise self.translate(exc, "reading the AWS configuration") from None
+            return self._client
 
     @property
     def endpoint(self) -> str:

@@ -6,7 +6,8 @@ one creates it; an expired lease is taken over with ``If-Match`` on the ETag tha
 read, so of two runs that find the same dead holder, exactly one wins. A thread renews
 the lease (a conditional write on the holder's own ETag) every quarter of it, so a live
 holder never loses the lock however long its upload runs, and a killed one frees the
-folder one lease later. The holder deletes the object when it is done, only if it is
+folder one lease later, or at once for the next run on the same machine (the lock names
+the machine and pid, and a pid that no longer exists there is a dead holder). The holder deletes the object when it is done, only if it is
 still its own (``If-Match`` again).
 
 Expiry is judged by the store's clock (the object's ``Last-Modified`` against the
@@ -25,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -56,6 +58,7 @@ class SeenLock:
     renewed: datetime  # the store's Last-Modified: the last renewal
     lease: timedelta
     server_now: datetime
+    dead_here: bool = False  # its holder was a process of this machine that is gone
 
     @property
     def ends(self) -> datetime:
@@ -73,6 +76,40 @@ class SeenLock:
 def holder_name() -> str:
     """Who takes the lock, for the message a second run shows: host and pid."""
     return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def this_machine() -> str:
+    """This boot of this machine and this process namespace: where a pid means a process.
+
+    A lock written here by a process that no longer exists is abandoned (``kill -9``), and
+    the next run takes it over at once instead of one lease later. Two containers share a
+    boot id but not a pid namespace, so a pid is only judged where it was taken.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        space = Path("/proc/self/ns/pid").stat().st_ino
+    except OSError:
+        return ""
+    return f"{socket.gethostname()}/{boot}/{space}"
+
+
+def _gone_here(doc: object) -> bool:
+    """Whether a lock object's holder ran on this machine and has exited."""
+    if not isinstance(doc, dict):
+        return False
+    machine, pid = doc.get("machine"), doc.get("pid")
+    here = this_machine()
+    if not here or machine != here or not isinstance(pid, int) or isinstance(pid, bool):
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists (another user's process): alive
+    return False
 
 
 def _printable(text: str, limit: int = 120) -> str:
@@ -120,7 +157,12 @@ class LeaseLock:
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
         self._body = json.dumps(
-            {"holder": holder_name(), "lease_seconds": max(1, int(lease.total_seconds()))}
+            {
+                "holder": holder_name(),
+                "lease_seconds": max(1, int(lease.total_seconds())),
+                "machine": this_machine(),
+                "pid": os.getpid(),
+            }
         ).encode()
 
     @property
@@ -168,6 +210,10 @@ class LeaseLock:
         finally:
             body.close()
         holder, lease = _parse_lock(data[:MAX_LOCK_BYTES], self.lease)
+        try:
+            dead_here = _gone_here(json.loads(data[:MAX_LOCK_BYTES].decode("utf-8")))
+        except (UnicodeDecodeError, ValueError):
+            dead_here = False
         renewed = reply["LastModified"]
         return SeenLock(
             etag=reply["ETag"],
@@ -175,6 +221,7 @@ class LeaseLock:
             renewed=renewed,
             lease=lease,
             server_now=server_time(reply) or renewed,
+            dead_here=dead_here,
         )
 
     def _try_write(self, condition: dict[str, str]) -> bool:
@@ -213,7 +260,7 @@ class LeaseLock:
                 if self._try_write({"IfNoneMatch": "*"}):
                     return
                 continue  # another run created it between our read and our write
-            if seen.expired:
+            if seen.expired or seen.dead_here:
                 if self._try_write({"IfMatch": seen.etag}):
                     return
                 continue

@@ -53,6 +53,7 @@ LATE_INTERRUPT = (
     "interrupted after COMMIT was sent: lumidb waited for psql, and the restore was committed"
 )
 RESTORE_LOCK_SETTING = "LUMIDB_RESTORE_LOCK_TIMEOUT"
+STAGE_WORKERS = 2  # sessions of a staged load (this machine has 2 cores)
 
 
 @dataclass(frozen=True)
@@ -101,16 +102,41 @@ def load_backup(
     jobs: int | None,
     lock_timeout: float,
     application_name: str,
+    staged: bool = False,
 ) -> Loaded:
     """Replace ``target``'s schema with the backup; ``conn`` is an open session on ``target``.
+
+    ``staged``: load beside the live schema over parallel sessions and swap
+    (``staged_load``) where the schema allows it, else in one transaction.
 
     The children (``psql``, ``pg_restore``) connect as ``application_name`` and wait at
     most ``lock_timeout`` seconds for a lock. Raises ``OperationError`` (nothing
     changed, except after a failed ``--jobs`` load) or ``RefusedBackup``.
     """
+    notes: list[str] = []
+    if staged:
+        from lumidb.staged_load import drop_leftovers, stage_obstacle
+
+        drop_leftovers(conn, lock_timeout)
     facts = read_target_facts(conn, target.schema)
     manifest_rows = (entry.manifest or {}).get("row_counts")
     expected = manifest_rows if isinstance(manifest_rows, dict) else None
+    if staged and jobs is None and stage_obstacle(conn, target.schema) is None:
+        from lumidb.stage_filter import NotStageable
+
+        try:
+            return _staged(
+                entry,
+                target,
+                conn,
+                facts,
+                expected,
+                pg_bin_dir=pg_bin_dir,
+                lock_timeout=lock_timeout,
+                application_name=application_name,
+            )
+        except NotStageable as exc:
+            notes.append(f"loaded in one transaction, not staged: {exc}")
     if jobs is not None:
         notes = _check_archive(entry, target, facts, pg_bin_dir)
         _parallel_restore(
@@ -143,8 +169,83 @@ def load_backup(
             lock_timeout=lock_timeout,
             application_name=application_name,
         )
-    notes = list(dump_filter.notes) + ([late] if late else [])
+    notes += list(dump_filter.notes) + ([late] if late else [])
     return Loaded(rows=dict(dump_filter.rows), notes=notes)
+
+
+def _staged(
+    entry: BackupEntry,
+    target: DatabaseTarget,
+    conn: Any,
+    facts: TargetFacts,
+    expected: dict[str, int] | None,
+    *,
+    pg_bin_dir: Path | None,
+    lock_timeout: float,
+    application_name: str,
+) -> Loaded:
+    """The staged load (``staged_load``); raises ``NotStageable`` before the live schema changed."""
+    import secrets
+
+    import psycopg
+
+    from lumidb.grants import reapply_sql
+    from lumidb.restore_checks import bare_table
+    from lumidb.stage_filter import StagingFilter
+    from lumidb.staged_load import StagedLoad, drop_schema, failure_message, new_stage_name
+
+    stage = new_stage_name()
+    dump_filter = StagingFilter(
+        known_settings=facts.settings,
+        existing_schemas=facts.schemas | {target.schema},
+        target_schema=target.schema,
+        stage_schema=stage,
+    )
+    swapped = False
+    load = StagedLoad(
+        target,
+        conn,
+        dump_filter,
+        workers=STAGE_WORKERS,
+        lock_timeout=lock_timeout,
+        application_name=application_name,
+    )
+    try:
+        problem: str | None = None
+        with _sql_source(entry, pg_bin_dir) as (source, source_failure):
+            try:
+                load.run(source)
+            except (OSError, EOFError) as exc:
+                problem = f"cannot read the backup: {exc}"
+            except Exception as exc:
+                if not type(exc).__module__.startswith("zstandard"):
+                    raise
+                problem = f"cannot read the backup: {exc}"
+            problem = problem or source_failure()
+        if problem is None and not dump_filter.complete:
+            problem = "the backup ends before pg_dump's closing line (a truncated file?)"
+        if problem is None and not dump_filter.at_rest:
+            problem = "the backup ends inside a statement (a truncated file?)"
+        if problem is not None:
+            raise OperationError(f"restore failed and was rolled back; nothing changed: {problem}")
+        load.finish()
+        load.close()
+        rows = (
+            None
+            if expected is None
+            else {bare_table(str(k), target.schema): int(v) for k, v in expected.items()}
+        )
+        load.swap(reapply_sql(facts.grants, tag=f"lumidb_grants_{secrets.token_hex(8)}"), rows)
+        swapped = True
+    except psycopg.Error as exc:
+        raise OperationError(
+            f"restore failed and was rolled back; nothing changed: {failure_message(exc)}"
+        ) from None
+    finally:
+        load.close()
+        if not swapped:
+            drop_schema(conn, stage)
+    return Loaded(rows=dict(dump_filter.rows), notes=list(dump_filter.notes))
 
 
 def _lock_wait(conn: Any, schema: str, waited: float) -> OperationError:

@@ -368,6 +368,7 @@ def restore(
                 jobs=plan.jobs,
                 lock_timeout=options.restore_lock_timeout,
                 application_name=APPLICATION_NAME,
+                staged=True,
             )
         except OperationError as exc:
             if plan.jobs is not None and undo is not None:

@@ -190,6 +190,7 @@ def _staged(
     import psycopg
 
     from lumidb.grants import reapply_sql
+    from lumidb.interrupts import interrupts_recorded
     from lumidb.restore_checks import bare_table
     from lumidb.stage_filter import StagingFilter
     from lumidb.staged_load import StagedLoad, drop_schema, failure_message, new_stage_name
@@ -242,9 +243,10 @@ def _staged(
             f"restore failed and was rolled back; nothing changed: {failure_message(exc)}"
         ) from None
     finally:
-        load.close()
-        if not swapped:
-            drop_schema(conn, stage)
+        with interrupts_recorded():
+            load.close()
+            if not swapped:
+                drop_schema(conn, stage)
     return Loaded(rows=dict(dump_filter.rows), notes=list(dump_filter.notes))
 
 

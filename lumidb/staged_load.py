@@ -51,6 +51,7 @@ SPLIT_AT = 8 << 20  # a COPY block larger than this is spread over every session
 QUEUE_DEPTH = 8
 RESTORE_LOCK_SETTING = "LUMIDB_RESTORE_LOCK_TIMEOUT"
 _CHECK_PATH = "SET LOCAL search_path = pg_catalog, pg_temp"
+_SETVAL = b"SELECT pg_catalog.setval("
 
 _INDEX_RE = re.compile(rb"CREATE (?:UNIQUE )?INDEX \S+ ON (?:ONLY )?(\S+) ")
 _KEY_RE = re.compile(
@@ -324,6 +325,8 @@ class StagedLoad:
                     for worker in self.workers:
                         self._begin(worker)
                     self.phase = "data"
+                elif any(not text.startswith(_SETVAL) for text in self.post):
+                    self._between_copies()
                 self._start_copy(event)
             elif isinstance(event, CopyData):
                 self._copy_data(event.data)
@@ -332,6 +335,18 @@ class StagedLoad:
         for worker in self.workers:
             if worker.error is not None:
                 worker.wait()
+
+    def _between_copies(self) -> None:
+        """Statements between two COPY blocks (pg_dump writes none but ``setval``): run them
+        in order, visible to every session, before the next block."""
+        self._commit(self.workers)
+        first = self.workers[0]
+        self._begin(first)
+        first.execute(b"\n".join(self.post))
+        self.post = []
+        self._commit([first])
+        for worker in self.workers:
+            self._begin(worker)
 
     def _start_copy(self, event: CopyStart) -> None:
         primary = min(self.workers, key=lambda w: w.loaded)

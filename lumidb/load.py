@@ -103,11 +103,14 @@ def load_backup(
     lock_timeout: float,
     application_name: str,
     staged: bool = False,
+    before_change: Callable[[], object] | None = None,
 ) -> Loaded:
     """Replace ``target``'s schema with the backup; ``conn`` is an open session on ``target``.
 
     ``staged``: load beside the live schema over parallel sessions and swap
     (``staged_load``) where the schema allows it, else in one transaction.
+    ``before_change`` runs once, before the live schema changes (``restore`` waits there
+    for the safety backup it takes meanwhile).
 
     The children (``psql``, ``pg_restore``) connect as ``application_name`` and wait at
     most ``lock_timeout`` seconds for a lock. Raises ``OperationError`` (nothing
@@ -134,11 +137,14 @@ def load_backup(
                 pg_bin_dir=pg_bin_dir,
                 lock_timeout=lock_timeout,
                 application_name=application_name,
+                before_change=before_change,
             )
         except NotStageable as exc:
             notes.append(f"loaded in one transaction, not staged: {exc}")
+    if before_change is not None:
+        before_change()
     if jobs is not None:
-        notes = _check_archive(entry, target, facts, pg_bin_dir)
+        notes += _check_archive(entry, target, facts, pg_bin_dir)
         _parallel_restore(
             entry,
             target,
@@ -183,6 +189,7 @@ def _staged(
     pg_bin_dir: Path | None,
     lock_timeout: float,
     application_name: str,
+    before_change: Callable[[], object] | None,
 ) -> Loaded:
     """The staged load (``staged_load``); raises ``NotStageable`` before the live schema changed."""
     import secrets
@@ -231,6 +238,8 @@ def _staged(
             raise OperationError(f"restore failed and was rolled back; nothing changed: {problem}")
         load.finish()
         load.close()
+        if before_change is not None:
+            before_change()
         rows = (
             None
             if expected is None

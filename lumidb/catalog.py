@@ -31,10 +31,6 @@ class Catalog:
     indexes: dict[str, str] = field(default_factory=dict)
     constraints: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def is_empty(self) -> bool:
-        return not (self.enums or self.columns)
-
 
 def snapshot(conn: Any, schema: str) -> Catalog:
     """Read the catalog of ``schema`` over a psycopg connection."""

@@ -1,8 +1,11 @@
-"""The root of the command line: global options, one sub-app per group, the one error handler."""
+"""The root of the command line: global options, one sub-app per group, and the edge.
+
+The edge shows the result a command returns and turns it, or a lumidb error, into the
+exit code: one line on stderr for an error, exactly one JSON document with ``--json``.
+"""
 
 from __future__ import annotations
 
-import traceback
 from typing import Annotated, Any
 
 import typer
@@ -43,7 +46,8 @@ COMMAND_OPTIONS = frozenset({"--json", "--quiet", "-q", "--yes", "-y", "--dry-ru
 
 
 class LumidbGroup(TyperGroup):
-    """Turns lumidb's errors into one line on stderr and their exit code."""
+    """The edge: shows the result a command returns and exits with its code; turns lumidb's
+    errors into one line on stderr (and the error document with ``--json``) and theirs."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         """``lumidb --json backups list``: say where the option goes (exit 2)."""
@@ -59,12 +63,16 @@ class LumidbGroup(TyperGroup):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        """Run the command, show the result it returns, exit with the result's code."""
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            if result is not None:
+                _show_and_exit(_runtime_of(ctx), result)
+            return None
         except LumidbError as exc:
-            state = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+            state = _runtime_of(ctx)
             if state.debug:
-                traceback.print_exc()
+                _print_traceback()
             if state.output.json:
                 state.output.emit_json(
                     {
@@ -80,20 +88,46 @@ class LumidbGroup(TyperGroup):
         except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
-            state = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+            state = _runtime_of(ctx)
             state.output.error("interrupted")
             raise typer.Exit(exit_codes.FAILED) from None
         except Exception as exc:
             if type(exc).__module__.startswith("typer") or isinstance(exc, SystemExit):
                 raise
-            state = ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+            state = _runtime_of(ctx)
             if state.debug:
-                traceback.print_exc()
+                _print_traceback()
             first = (str(exc).strip().splitlines() or [""])[0]
             state.output.error(
                 f"unexpected {type(exc).__name__}: {first} (run with --debug for the traceback)"
             )
             raise typer.Exit(exit_codes.FAILED) from None
+
+
+def _print_traceback() -> None:
+    import traceback  # with --debug only: it costs --help and --version time
+
+    traceback.print_exc()
+
+
+def _runtime_of(ctx: typer.Context) -> Runtime:
+    return ctx.obj if isinstance(ctx.obj, Runtime) else Runtime()
+
+
+def _show_and_exit(state: Runtime, result: object) -> None:
+    """A command's result: shown (one JSON document with --json), then its exit code.
+
+    A result that carries a failure (``lumidb.outcome``) adds the one error line on
+    stderr; it is not raised, so no second JSON document follows the first.
+    """
+    from lumidb import render
+    from lumidb.outcome import failure_of
+
+    render.show(state.output, result)
+    failure = failure_of(result)
+    if failure is not None:
+        state.output.error(str(failure))
+        raise typer.Exit(failure.exit_code)
 
 
 app = typer.Typer(

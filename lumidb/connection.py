@@ -3,8 +3,10 @@
 Every URL form and connection quirk is handled here and nowhere else (pgcli's model):
 Prisma's ``?schema=`` and its other client-only parameters, ``postgres://`` and
 ``postgresql://``, percent-encoded passwords, libpq parameters passed through. The
-password never leaves this module except through ``child_env`` (``PGPASSWORD`` in a
-child program's environment) and the driver's own connect call.
+password is a ``pydantic.SecretStr`` (it prints as ``**********``) and its value leaves
+this module only through ``child_env`` (``PGPASSWORD`` in a child program's environment)
+and the arguments of the driver's own connect call (``conninfo_params``,
+``sqlalchemy_url``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from lumidb.errors import ConnectionFailed, UsageError
 
 if TYPE_CHECKING:
     import psycopg
+    from pydantic import SecretStr
     from sqlalchemy import Engine
 
 # Query parameters that Prisma understands and libpq rejects.
@@ -48,23 +51,36 @@ MASK = "***"
 
 @dataclass(frozen=True)
 class DatabaseTarget:
-    """One PostgreSQL database, as lumidb and its child programs reach it."""
+    """One PostgreSQL database, as lumidb and its child programs reach it.
+
+    A plain string given as ``password`` (by a test's fixture, say) is wrapped in a
+    ``SecretStr``.
+    """
 
     host: str
     port: int
     user: str
     dbname: str
     schema: str = "public"
-    password: str | None = field(default=None, repr=False)
+    password: SecretStr | None = field(default=None, repr=False)
     params: tuple[tuple[str, str], ...] = ()
     source: str = "DATABASE_URL"
     pgbouncer: bool = False
     connect_timeout: int = 5
 
+    def __post_init__(self) -> None:
+        if isinstance(self.password, str):
+            from pydantic import SecretStr
+
+            object.__setattr__(self, "password", SecretStr(self.password))
+
+    def _secret(self) -> str | None:
+        return None if self.password is None else self.password.get_secret_value()
+
     # --- what may be shown -------------------------------------------------
     def masked_url(self) -> str:
         """The URL with the password replaced by ``***``: the only way a URL is shown."""
-        return self._url(MASK if self.password else None)
+        return self._url(MASK if self._secret() else None)
 
     def url_without_password(self) -> str:
         """A Prisma-form URL with no password, for a passwordless local server."""
@@ -86,7 +102,8 @@ class DatabaseTarget:
 
     def scrub(self, text: str) -> str:
         """``text`` (a child program's message, say) with this target's password masked."""
-        return text.replace(self.password, MASK) if self.password else text
+        secret = self._secret()
+        return text.replace(secret, MASK) if secret else text
 
     @property
     def sslmode(self) -> str | None:
@@ -119,7 +136,7 @@ class DatabaseTarget:
         }
         params.update(dict(self.params))
         if self.password is not None:
-            params["password"] = self.password
+            params["password"] = self.password.get_secret_value()
         options = params.get("options", "")
         params["options"] = f"{options} -c search_path={quote_ident(self.schema)}".strip()
         return params
@@ -148,7 +165,7 @@ class DatabaseTarget:
         env["PGAPPNAME"] = application_name
         env["PGCONNECT_TIMEOUT"] = str(self.connect_timeout)
         if self.password is not None:
-            env["PGPASSWORD"] = self.password
+            env["PGPASSWORD"] = self.password.get_secret_value()
         return env
 
     def sqlalchemy_url(self) -> Any:
@@ -158,7 +175,7 @@ class DatabaseTarget:
         return URL.create(
             "postgresql+psycopg",
             username=self.user,
-            password=self.password,
+            password=self._secret(),
             host=self.host,
             port=self.port,
             database=self.dbname,
@@ -214,7 +231,9 @@ def parse_database_url(
             f"{source} names no database", hint="add /DATABASE after the host and port"
         )
     user = unquote(parts.username or "") or os.environ.get("USER", "postgres")
-    password = unquote(parts.password) if parts.password is not None else None
+    from pydantic import SecretStr
+
+    password = unquote(parts.password) if parts.password is not None else ""
     timeout = int(params.pop("connect_timeout", connect_timeout) or connect_timeout)
     return DatabaseTarget(
         host=host,
@@ -222,7 +241,7 @@ def parse_database_url(
         user=user,
         dbname=dbname,
         schema=schema,
-        password=password or None,
+        password=SecretStr(password) if password else None,
         params=tuple(params.items()),
         source=source,
         pgbouncer=pgbouncer,
@@ -333,11 +352,6 @@ def round_trip_ms(target: DatabaseTarget) -> tuple[float, float, str]:
         done = time.perf_counter()
     version = str(row[0]) if row else "unknown"
     return (connected - started) * 1000, (done - connected) * 1000, version
-
-
-def server_version_num(conn: psycopg.Connection[Any]) -> int:
-    """The server's version as an integer (``180006``), from an open connection."""
-    return int(conn.info.server_version)
 
 
 def make_engine(target: DatabaseTarget, *, application_name: str = "lumidb") -> Engine:

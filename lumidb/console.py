@@ -43,7 +43,6 @@ class Output:
 
     json: bool = False
     quiet: bool = False
-    debug: bool = False
     out: Console = field(default_factory=lambda: _make_console(stderr=False))
     err: Console = field(default_factory=lambda: _make_console(stderr=True))
 

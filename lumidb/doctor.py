@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lumidb.config import Settings, setting_sources
-from lumidb.errors import LumidbError
+from lumidb.errors import LumidbError, OperationError
+from lumidb.outcome import Outcome
 
 if TYPE_CHECKING:
     from lumidb.connection import DatabaseTarget
@@ -33,12 +34,22 @@ class Check:
 
 
 @dataclass(frozen=True)
-class DoctorReport:
+class DoctorReport(Outcome):
     checks: list[Check] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return all(c.ok for c in self.checks)
+
+    @property
+    def failure(self) -> OperationError | None:
+        failed = [c.name for c in self.checks if not c.ok]
+        if not failed:
+            return None
+        return OperationError(
+            f"{len(failed)} check(s) failed: {', '.join(failed)}",
+            hint="each failing check says how to fix it",
+        )
 
 
 def run_doctor(settings: Settings) -> DoctorReport:

@@ -122,8 +122,7 @@ def load_backup(
 
         drop_leftovers(conn, lock_timeout)
     facts = read_target_facts(conn, target.schema)
-    manifest_rows = (entry.manifest or {}).get("row_counts")
-    expected = manifest_rows if isinstance(manifest_rows, dict) else None
+    expected = entry.manifest.row_counts if entry.manifest else None
     if staged and jobs is None and stage_obstacle(conn, target.schema) is None:
         from lumidb.stage_filter import NotStageable
 

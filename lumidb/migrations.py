@@ -22,13 +22,13 @@ from lumidb import guard, schema_drift
 from lumidb.config import Environment
 from lumidb.connection import (
     DatabaseTarget,
-    connect,
     describe_connect_error,
     make_engine,
     quote_ident,
 )
 from lumidb.errors import LumidbError, OperationError, RefusedError
 from lumidb.locks import database_lock
+from lumidb.outcome import Outcome
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -50,17 +50,31 @@ class RevisionInfo:
 
 
 @dataclass(frozen=True)
-class MigrationStatus:
+class MigrationStatus(Outcome):
     database: str
     current: list[str]
     heads: list[str]
     pending: list[RevisionInfo]
     drift: list[str]
     unadopted: bool = False
+    checked: bool = False  # `status --check`: a database not up to date fails (exit 1)
 
     @property
     def up_to_date(self) -> bool:
         return not (self.pending or self.drift or self.unadopted)
+
+    @property
+    def failure(self) -> OperationError | None:
+        if not self.checked or self.up_to_date:
+            return None
+        if self.unadopted:
+            return OperationError("not up to date: not adopted", hint="run lumidb migrate adopt")
+        if self.pending:
+            return OperationError(
+                f"not up to date: {len(self.pending)} revision(s) pending",
+                hint="run lumidb migrate deploy",
+            )
+        return OperationError("not up to date: the models and the database differ")
 
 
 @dataclass(frozen=True)
@@ -114,12 +128,22 @@ class DownResult:
 
 
 @dataclass(frozen=True)
-class AdoptResult:
+class AdoptResult(Outcome):
     database: str
     adopted: bool
     already: bool
     revision: str
     differences: list[str] = field(default_factory=list)
+
+    @property
+    def failure(self) -> RefusedError | None:
+        if not self.differences:
+            return None
+        return RefusedError(
+            f"the schema differs from revision {self.revision} in {len(self.differences)} "
+            "place(s); nothing was recorded",
+            hint="make the database match docs/SCHEMA.md, then run adopt again",
+        )
 
 
 # --- Alembic plumbing ------------------------------------------------------------
@@ -193,6 +217,19 @@ def sa_connection(target: DatabaseTarget, purpose: str) -> Iterator[Connection]:
             yield conn
     finally:
         engine.dispose()
+
+
+class DriverSQL:
+    """A SQLAlchemy connection seen as the psycopg-style ``execute(sql, params)`` the guard
+    uses, so a command reads and records the environment on its one working session."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
+        if params is None:
+            return self._conn.exec_driver_sql(sql)
+        return self._conn.exec_driver_sql(sql, params)
 
 
 def current_heads(conn: Connection) -> tuple[str, ...]:
@@ -350,11 +387,12 @@ def deploy_locked(target: DatabaseTarget, *, environment: Environment | None) ->
         refuse_unadopted(conn, target)
         applied = upgrade(conn, target)
         current = current_heads(conn)
-        with connect(target, application_name="lumidb migrate deploy") as raw:
-            if environment is None:
-                before = after = guard.read_environment(raw)
-            else:
-                before, after = guard.record_environment(raw, environment)
+        on_session = DriverSQL(conn)  # the environment record on the same session
+        if environment is None:
+            before = after = guard.read_environment(on_session)
+        else:
+            before, after = guard.record_environment(on_session, environment)
+        conn.commit()
     return DeployResult(
         database=target.masked_url(),
         applied=applied,
@@ -382,8 +420,7 @@ def recover_emptied_history(
     revision = schema_drift.matching_revision(conn, target.schema, script_directory())
     if revision is None:
         return None
-    with connect(target, application_name="lumidb migrate deploy") as raw:
-        record = guard.environment_record(raw, environment)
+    record = guard.environment_record(DriverSQL(conn), environment)
     if record.is_production:
         raise RefusedError(
             f"{target.dbname}'s alembic_version table is empty (emptied by a TRUNCATE?) and its "

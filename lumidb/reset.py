@@ -13,18 +13,14 @@ machine needs ``allow_remote``. A safety backup is taken first unless declined.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from lumidb.backup import SafetyBackup
-
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lumidb import guard
 from lumidb.config import Environment
@@ -38,6 +34,11 @@ from lumidb.seed import (
     seed_into,
     validate_seed_input,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from lumidb.backup import SafetyBackup
 
 APPLICATION_NAME = "lumidb reset"
 Notify = Callable[[str], None]
@@ -163,19 +164,23 @@ def reset(
 
     say = notify or (lambda _message: None)
     started = time.monotonic()
-    with database_lock(target, "reset", timeout=options.lock_timeout):
-        with connect(target, application_name=APPLICATION_NAME) as conn:
-            _refuse(options, conn)  # the record may have changed since the plan
-            terminated = terminate_sessions(conn, "reset") if options.terminate_connections else []
+    with (
+        database_lock(target, "reset", timeout=options.lock_timeout),
+        _working_session(target) as conn,
+    ):
+        raw: Any = conn.connection.driver_connection  # the psycopg connection itself
+        _refuse(options, raw)  # the record may have changed since the plan
+        terminated = terminate_sessions(raw, "reset") if options.terminate_connections else []
+        raw.rollback()  # idle again: the safety backup reads on this session
         for line in terminated:
             say(f"ended session {line}")
         safety: str | None = None
         undo: str | None = None
         if options.safety_backup:
-            taken = _safety_backup(target, options, now)
+            taken = _safety_backup(target, options, now, raw)
             safety, undo = taken.path, taken.undo_command
             say(f"safety backup: {safety} (undo with: {undo})")
-        dropped, revision, seeded = _rebuild(target, options, now)
+        dropped, revision, seeded = _rebuild(conn, target, options, now)
     return ResetResult(
         database=target.dbname,
         revision=revision,
@@ -188,7 +193,9 @@ def reset(
     )
 
 
-def _safety_backup(target: DatabaseTarget, options: ResetOptions, now: datetime) -> SafetyBackup:
+def _safety_backup(
+    target: DatabaseTarget, options: ResetOptions, now: datetime, conn: Any
+) -> SafetyBackup:
     from lumidb.backup import take_safety_backup
 
     return take_safety_backup(
@@ -198,71 +205,74 @@ def _safety_backup(target: DatabaseTarget, options: ResetOptions, now: datetime)
         environment=options.environment.value,
         retention=options.safety_retention,
         now=now,
+        conn=conn,
     )
 
 
+@contextmanager
+def _working_session(target: DatabaseTarget) -> Iterator[Connection]:
+    """reset's one session: SQLAlchemy's (Alembic runs on it), whose psycopg connection
+    also serves the checks and the safety backup."""
+    from lumidb.migrations import sa_connection
+
+    with sa_connection(target, "reset") as conn:
+        yield conn
+
+
 def _rebuild(
-    target: DatabaseTarget, options: ResetOptions, now: datetime
+    conn: Connection, target: DatabaseTarget, options: ResetOptions, now: datetime
 ) -> tuple[int, str, SeedResult | None]:
     """Drop, migrate, seed and re-grant in one transaction; commit only at the end."""
     import psycopg
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    from lumidb.connection import make_engine
     from lumidb.grants import read_grants, reapply_sql
     from lumidb.migrations import upgrade_within
     from lumidb.restore_checks import check_sql, read_untouchable
     from lumidb.schema_contents import clearing_statements, lock_wait_error
 
-    engine = make_engine(target, application_name=APPLICATION_NAME)
+    raw: Any = conn.connection.driver_connection  # the psycopg connection itself
     try:
-        with engine.connect() as conn:
-            raw: Any = conn.connection.driver_connection  # the psycopg connection itself
-            try:
-                conn.execute(
-                    text(f"SET LOCAL lock_timeout = {int(options.statement_lock_timeout * 1000)}")
-                )
-                conn.execute(text("SET LOCAL client_min_messages = warning"))
-                grants = read_grants(raw, target.schema)
-                untouchable = read_untouchable(raw, target.schema)
-                drops = clearing_statements(raw, target.schema)
-                for statement in drops:
-                    raw.execute(statement)  # psycopg itself: no placeholders in names
-                upgrade_within(conn)
-                seeded = None
-                if options.seed:
-                    require_migrated(raw, target.schema)
-                    seeded = seed_into(raw, target, options.seed_options, now=now)
-                regrant = reapply_sql(grants)
-                if regrant:
-                    raw.execute(regrant)
-                # DROP ... CASCADE reaches views or keys in other schemas: never silently
-                raw.execute(check_sql(untouchable, target.schema, None))
-                revision = ",".join(
-                    str(r[0])
-                    for r in raw.execute(
-                        f"SELECT version_num FROM {_alembic_table(target.schema)}"
-                    ).fetchall()
-                )
-                conn.commit()
-            except (DBAPIError, psycopg.Error) as exc:
-                conn.rollback()
-                orig = exc.orig if isinstance(exc, DBAPIError) else exc
-                cause = orig if orig is not None else exc
-                if isinstance(cause, psycopg.errors.LockNotAvailable):
-                    raise lock_wait_error(
-                        raw, target.schema, who="reset", waited=options.statement_lock_timeout
-                    ) from None
-                first = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
-                raise OperationError(
-                    f"reset failed and was rolled back; nothing changed: {target.scrub(first)}"
-                ) from None
-            except BaseException:
-                conn.rollback()
-                raise
-    finally:
-        engine.dispose()
+        conn.execute(text(f"SET LOCAL lock_timeout = {int(options.statement_lock_timeout * 1000)}"))
+        conn.execute(text("SET LOCAL client_min_messages = warning"))
+        grants = read_grants(raw, target.schema)
+        untouchable = read_untouchable(raw, target.schema)
+        drops = clearing_statements(raw, target.schema)
+        for statement in drops:
+            raw.execute(statement)  # psycopg itself: no placeholders in names
+        upgrade_within(conn)
+        seeded = None
+        if options.seed:
+            require_migrated(raw, target.schema)
+            seeded = seed_into(raw, target, options.seed_options, now=now)
+        regrant = reapply_sql(grants)
+        if regrant:
+            raw.execute(regrant)
+        # DROP ... CASCADE reaches views or keys in other schemas: never silently
+        raw.execute(check_sql(untouchable, target.schema, None))
+        revision = ",".join(
+            str(r[0])
+            for r in raw.execute(
+                f"SELECT version_num FROM {_alembic_table(target.schema)}"
+            ).fetchall()
+        )
+        conn.commit()
+    except (DBAPIError, psycopg.Error) as exc:
+        conn.rollback()
+        orig = exc.orig if isinstance(exc, DBAPIError) else exc
+        cause = orig if orig is not None else exc
+        if isinstance(cause, psycopg.errors.LockNotAvailable):
+            raise lock_wait_error(
+                raw, target.schema, who="reset", waited=options.statement_lock_timeout
+            ) from None
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else repr(cause)
+        raise OperationError(
+            f"reset failed and was rolled back; nothing changed: {target.scrub(first)}"
+        ) from None
+    except BaseException:
+        conn.rollback()
+        raise
     return len(drops), revision, seeded
 
 

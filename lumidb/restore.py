@@ -24,14 +24,11 @@ from typing import TYPE_CHECKING, Any
 from lumidb.config import Environment
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
+from lumidb.formats import format_time
 from lumidb.guard import RECORD_SCHEMA
 from lumidb.interrupts import Terminated, sigterm_raises
-from lumidb.retention import SafetyRetention
+from lumidb.retention import SafetyRetention, latest_good_backup
 from lumidb.timespec import age_seconds
-
-# Until backup.py's verify_entry and render.py import lumidb.verify themselves:
-from lumidb.verify import VerifyResult as VerifyResult
-from lumidb.verify import verify_backup as verify_backup
 
 if TYPE_CHECKING:
     from lumidb.backup import SafetyBackup
@@ -122,53 +119,6 @@ class RestoreResult:
 # --- choosing the backup ------------------------------------------------------------
 
 
-def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, list[str]]:
-    """The newest backup of ``database`` (kind ``backup``, by its manifest) whose checksum
-    matches.
-
-    Only backups whose manifest names ``database`` are candidates: two databases sharing
-    a folder never restore each other's backups. Safety backups, legacy files and
-    temporary files are never candidates. Returns the entry and a warning for each newer
-    one skipped.
-    """
-    from lumidb import backup_store
-
-    if not backup_dir.is_dir():
-        raise OperationError(
-            f"no backup directory at {backup_dir.resolve()}: nothing to restore",
-            hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
-        )
-    warnings: list[str] = []
-    others: set[str] = set()
-    for entry in backup_store.list_backups(backup_dir, kinds={backup_store.KIND_BACKUP}):
-        if entry.manifest is None:
-            continue
-        source = entry.manifest.get("database")
-        if source != database:
-            if isinstance(source, str) and source:
-                others.add(source)
-            continue
-        if backup_store.checksum_matches(entry):
-            return entry, warnings
-        warnings.append(
-            f"skipped {entry.path.name}: its checksum does not match its manifest (damaged?)"
-        )
-    hint = "run `lumidb backup` first, or give a backup with --file"
-    if others:
-        hint = (
-            "backups of other databases are there ("
-            + ", ".join(sorted(others))
-            + "): to restore one of them, say so with "
-            + " or ".join(f"--from-database {name}" for name in sorted(others)[:3])
-            + ", or give a backup with --file"
-        )
-    raise OperationError(
-        f"no complete backup of {database} in {backup_dir.resolve()}"
-        + (f" with a matching checksum ({len(warnings)} damaged)" if warnings else ""),
-        hint=hint,
-    )
-
-
 def _check_choice(options: RestoreOptions) -> None:
     if options.file is not None and options.from_database is not None:
         raise UsageError("--file names the backup itself: give --file or --from-database, not both")
@@ -238,13 +188,13 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: dateti
                 hint="drop --no-safety-backup, or --jobs for a restore in one transaction",
             )
     entry, warnings = _chosen_entry(options, target.dbname)
-    manifest = entry.manifest or {}
-    source_database = manifest.get("database")
+    manifest = entry.manifest
+    source_database = manifest.database if manifest else None
     if options.jobs is not None and entry.format != "custom":
         raise UsageError(
             f"--jobs needs a custom-format backup (.dump); {entry.path.name} is plain SQL"
         )
-    source_schema = str(manifest.get("schema") or target.schema)
+    source_schema = str((manifest.db_schema if manifest else None) or target.schema)
     if source_schema != target.schema:
         raise UsageError(
             f"{entry.path.name} holds schema {source_schema!r}, the target uses {target.schema!r}",
@@ -267,17 +217,17 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: dateti
         format=entry.format,
         compression=entry.compression,
         size=entry.size,
-        started_at=manifest.get("started_at"),
+        started_at=format_time(manifest.started_at) if manifest else None,
         age_seconds=age,
         source_database=source_database,
         another_database=source_database is not None and source_database != target.dbname,
         chosen_by="--file"
         if options.file is not None
         else ("--from-database" if options.from_database is not None else "newest"),
-        source_host=manifest.get("host"),
+        source_host=manifest.host if manifest else None,
         source_revision=revision,
         revision_known=known,
-        source_environment=manifest.get("environment"),
+        source_environment=manifest.environment if manifest else None,
         target=target.masked_url(),
         target_database=target.dbname,
         schema=target.schema,

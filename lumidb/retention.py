@@ -1,20 +1,32 @@
-"""Retention of safety backups: a few recent undo copies per database, never filling the disk.
+"""Which backups to keep: one pure planner for ``--keep``, ``backups prune`` and safety backups.
 
-Safety backups are the undo copies that ``restore-latest``, ``reset`` and ``purge`` take
-before they change anything. They are pruned right after each one is written (by
-``backup.create_backup``) and by ``backups prune``, under the folder's lock: per database,
-the newest ``keep_last`` and every one newer than ``keep_days`` days stay, but never more
-than ``max_count``. The clock is a parameter (``now``); ages are measured in UTC.
+Every function here decides over a list of entries (newest first) and ``now``; none
+reads the clock, takes a lock or deletes. Callers (``backup.create_backup`` and
+``prune.prune_backups``) hold the folder's lock, plan here, then delete what the plan
+says. The "newest good backup" rule (the newest whose checksum matches) is written once,
+in ``newest_good``: ``restore-latest`` restores it and ``backups prune`` never deletes it.
+
+- ``--keep N``: the newest N normal backups of the database stay.
+- ``backups prune``: grandfather-father-son per database (the newest ``keep_last``, the
+  newest of each of ``keep_daily`` days and ``keep_weekly`` ISO weeks, UTC), and the
+  newest good one when none of those is good.
+- Safety backups (undo copies of ``restore-latest``, ``reset``, ``purge``): per database
+  the newest ``keep_last`` and every one newer than ``keep_days`` days, at most
+  ``max_count``, so they never fill the disk.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from lumidb import backup_store
 from lumidb.backup_store import BackupEntry
+from lumidb.errors import OperationError
+from lumidb.formats import BackupKind
+
+Good = Callable[[BackupEntry], bool | None]  # whether the checksum matches (None: no manifest)
 
 
 @dataclass(frozen=True)
@@ -26,23 +38,25 @@ class SafetyRetention:
     max_count: int = 20
 
 
-def safety_reasons(
-    entries: list[BackupEntry], rule: SafetyRetention, now: datetime
-) -> dict[Path, str]:
-    """Why each kept safety backup of one database (``entries`` newest first) is kept."""
-    reasons: dict[Path, str] = {}
-    recent_since = now - timedelta(days=rule.keep_days)
-    for position, entry in enumerate(entries):
-        if len(reasons) >= rule.max_count:
-            break
-        why = []
-        if position < rule.keep_last:
-            why.append("last")
-        if entry.when >= recent_since:
-            why.append(f"newer than {rule.keep_days}d")
-        if why:
-            reasons[entry.path] = ", ".join(why)
-    return reasons
+@dataclass(frozen=True)
+class Verdict:
+    """One backup in a plan: kept (with why) or deleted (``reason`` None)."""
+
+    entry: BackupEntry
+    reason: str | None
+
+
+def newest_good(
+    entries: list[BackupEntry], good: Good
+) -> tuple[BackupEntry | None, list[BackupEntry]]:
+    """The newest entry (``entries`` newest first) whose checksum matches, and the damaged
+    ones skipped before it."""
+    skipped: list[BackupEntry] = []
+    for entry in entries:
+        if good(entry):
+            return entry, skipped
+        skipped.append(entry)
+    return None, skipped
 
 
 Source = tuple[str, str, str, str]  # (database, host, port, schema) of a manifest
@@ -50,9 +64,14 @@ Source = tuple[str, str, str, str]  # (database, host, port, schema) of a manife
 
 def source_of(entry: BackupEntry) -> Source:
     """Which database a backup is of: two servers' ``lumiai`` are two databases."""
-    manifest = entry.manifest or {}
-    return tuple(  # type: ignore[return-value]
-        str(manifest.get(key) or "") for key in ("database", "host", "port", "schema")
+    manifest = entry.manifest
+    if manifest is None:
+        return ("", "", "", "")
+    return (
+        manifest.database,
+        manifest.host or "",
+        str(manifest.port or ""),
+        manifest.db_schema or "",
     )
 
 
@@ -64,18 +83,141 @@ def by_database(entries: list[BackupEntry]) -> dict[Source, list[BackupEntry]]:
     return groups
 
 
-def prune_safety_backups(
-    backup_dir: Path, made: Path, rule: SafetyRetention, now: datetime
-) -> list[str]:
-    """Delete the safety backups of ``made``'s database beyond ``rule``, never ``made``
-    itself (whatever the clocks say); call it under the folder's lock."""
-    safety = backup_store.list_backups(backup_dir, kinds={backup_store.KIND_SAFETY})
-    mine = next((entry for entry in safety if entry.path == made), None)
+# --- the rules -------------------------------------------------------------------------
+
+
+def safety_reasons(
+    entries: list[BackupEntry], rule: SafetyRetention, now: datetime
+) -> dict[str, str]:
+    """Why each kept safety backup of one database (``entries`` newest first) is kept, by name."""
+    reasons: dict[str, str] = {}
+    recent_since = now - timedelta(days=rule.keep_days)
+    for position, entry in enumerate(entries):
+        if len(reasons) >= rule.max_count:
+            break
+        why = []
+        if position < rule.keep_last:
+            why.append("last")
+        if entry.when >= recent_since:
+            why.append(f"newer than {rule.keep_days}d")
+        if why:
+            reasons[entry.name] = ", ".join(why)
+    return reasons
+
+
+def gfs_reasons(
+    entries: list[BackupEntry], keep_last: int, keep_daily: int, keep_weekly: int, good: Good
+) -> dict[str, str]:
+    """Why each kept normal backup of one database (``entries`` newest first) is kept, by name."""
+    reasons: dict[str, list[str]] = {}
+    for entry in entries[:keep_last]:
+        reasons.setdefault(entry.name, []).append("last")
+    days: list[date] = []
+    weeks: list[tuple[int, int]] = []
+    for entry in entries:
+        day = entry.when.date()
+        if day not in days and len(days) < keep_daily:
+            days.append(day)
+            reasons.setdefault(entry.name, []).append("daily")
+        iso = entry.when.isocalendar()
+        week = (iso[0], iso[1])
+        if week not in weeks and len(weeks) < keep_weekly:
+            weeks.append(week)
+            reasons.setdefault(entry.name, []).append("weekly")
+    if not any(good(e) for e in entries if e.name in reasons):
+        rest = [e for e in entries if e.name not in reasons]
+        chosen, _ = newest_good(rest, good)
+        if chosen is not None:
+            reasons[chosen.name] = ["newest good"]
+    return {name: ", ".join(why) for name, why in reasons.items()}
+
+
+# --- the plans ---------------------------------------------------------------------------
+
+
+def plan_keep(
+    entries: list[BackupEntry], *, made: str, database: str, keep: int
+) -> list[BackupEntry]:
+    """``--keep``: the normal backups of ``database`` beyond the newest ``keep`` (never ``made``)."""
+    mine = [e for e in entries if e.manifest is not None and e.manifest.database == database]
+    return [e for e in mine[keep:] if e.name != made]
+
+
+def plan_safety(
+    entries: list[BackupEntry], *, made: str, rule: SafetyRetention, now: datetime
+) -> list[BackupEntry]:
+    """The safety backups of ``made``'s database beyond ``rule``, never ``made`` itself
+    (whatever the clocks say)."""
+    mine = next((entry for entry in entries if entry.name == made), None)
     if mine is None:
         return []
-    entries = by_database(safety)[source_of(mine)]
-    kept = safety_reasons(entries, rule, now)
-    doomed = [entry for entry in entries if entry.path not in kept and entry.path != made]
-    for entry in doomed:
-        backup_store.delete_backup(entry)
-    return [str(entry.path) for entry in doomed]
+    group = by_database(entries)[source_of(mine)]
+    kept = safety_reasons(group, rule, now)
+    return [e for e in group if e.name not in kept and e.name != made]
+
+
+def plan_prune(
+    backups: list[BackupEntry],
+    safety: list[BackupEntry],
+    *,
+    keep_last: int,
+    keep_daily: int,
+    keep_weekly: int,
+    rule: SafetyRetention,
+    now: datetime,
+    good: Good,
+) -> list[Verdict]:
+    """``backups prune``: a verdict for every normal and safety backup, per database."""
+    verdicts: list[Verdict] = []
+    groups = [
+        (group, gfs_reasons(group, keep_last, keep_daily, keep_weekly, good))
+        for group in by_database(backups).values()
+    ] + [(group, safety_reasons(group, rule, now)) for group in by_database(safety).values()]
+    for group, reasons in groups:
+        verdicts += [Verdict(entry, reasons.get(entry.name)) for entry in group]
+    return verdicts
+
+
+# --- what restore-latest restores ---------------------------------------------------------
+
+
+def latest_good_backup(backup_dir: Path, database: str) -> tuple[BackupEntry, list[str]]:
+    """The newest backup of ``database`` (kind ``backup``, by its manifest) whose checksum
+    matches.
+
+    Only backups whose manifest names ``database`` are candidates: two databases sharing
+    a folder never restore each other's backups. Safety backups, legacy files and
+    temporary files are never candidates. Returns the entry and a warning for each newer
+    one skipped.
+    """
+    from lumidb import backup_store
+
+    if not backup_dir.is_dir():
+        raise OperationError(
+            f"no backup directory at {backup_dir.resolve()}: nothing to restore",
+            hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
+        )
+    entries = backup_store.list_backups(backup_dir, kinds={BackupKind.BACKUP})
+    mine = [e for e in entries if e.database == database]
+    others = {e.database for e in entries if e.database and e.database != database}
+    chosen, skipped = newest_good(mine, backup_store.checksum_matches)
+    warnings = [
+        f"skipped {e.file_name}: its checksum does not match its manifest (damaged?)"
+        for e in skipped
+    ]
+    if chosen is not None:
+        return chosen, warnings
+    hint = "run `lumidb backup` first, or give a backup with --file"
+    if others:
+        hint = (
+            "backups of other databases are there ("
+            + ", ".join(sorted(others))
+            + "): to restore one of them, say so with "
+            + " or ".join(f"--from-database {name}" for name in sorted(others)[:3])
+            + ", or give a backup with --file"
+        )
+    raise OperationError(
+        f"no complete backup of {database} in {backup_dir.resolve()}"
+        + (f" with a matching checksum ({len(warnings)} damaged)" if warnings else ""),
+        hint=hint,
+    )

@@ -271,7 +271,7 @@ def seed(target: DatabaseTarget, options: SeedOptions, *, now: datetime) -> Seed
     """Add the admin and the catalogue under lumidb's lock, in one transaction."""
     from lumidb.locks import database_lock
 
-    check_seed(target, options)
+    validate_seed_input(options)  # the checks on the database run again under the lock
     with (
         database_lock(target, "seed", timeout=options.lock_timeout),
         connect(target, application_name="lumidb seed", autocommit=False) as conn,

@@ -24,6 +24,7 @@ from typing import Any
 
 from lumidb.connection import DatabaseTarget
 from lumidb.errors import OperationError
+from lumidb.outcome import Outcome
 
 DATABASE = "lumiai"
 SUPERUSER = "postgres"
@@ -33,8 +34,8 @@ START_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
-class ServerStatus:
-    """What ``lumidb server status`` reports."""
+class ServerStatus(Outcome):
+    """What ``lumidb server status`` reports; a server that is not running fails (exit 1)."""
 
     state_dir: str
     created: bool
@@ -43,6 +44,15 @@ class ServerStatus:
     url: str | None
     postgres_version: str | None
     pid: int | None
+
+    @property
+    def failure(self) -> OperationError | None:
+        if self.running:
+            return None
+        return OperationError(
+            "the local server is not running",
+            hint="lumidb server start starts it" if self.created else "lumidb setup creates it",
+        )
 
 
 @dataclass(frozen=True)

@@ -208,30 +208,28 @@ def list_inactive(
         users = [
             _inactive(uid, email, at, now, *_user_action(email, orders))
             for uid, email, at, orders in conn.execute(
-                """
-                SELECT u.id, u.email, u."updatedAt", coalesce(o.n, 0)
-                FROM users u
-                LEFT JOIN (SELECT o."userId", count(*) AS n FROM orders o
-                           JOIN users d ON d.id = o."userId" AND NOT d."isActive"
-                           GROUP BY 1) o ON o."userId" = u.id
-                WHERE NOT u."isActive" ORDER BY u."updatedAt", u.id"""
-                + cap
+                _inactive_query("users", "email", "orders", "userId") + cap
             )
         ]
         products = [
             _inactive(pid, sku, at, now, *_product_action(items))
             for pid, sku, at, items in conn.execute(
-                """
-                SELECT p.id, p.sku, p."updatedAt", coalesce(i.n, 0)
-                FROM products p
-                LEFT JOIN (SELECT i."productId", count(*) AS n FROM order_items i
-                           JOIN products d ON d.id = i."productId" AND NOT d."isActive"
-                           GROUP BY 1) i ON i."productId" = p.id
-                WHERE NOT p."isActive" ORDER BY p."updatedAt", p.id"""
-                + cap
+                _inactive_query("products", "sku", "order_items", "productId") + cap
             )
         ]
     return InactiveListing(database=target.dbname, users=users, products=products)
+
+
+def _inactive_query(table: str, label: str, child: str, key: str) -> str:
+    """Soft-deleted rows of ``table``, oldest first, with how many ``child`` rows point at
+    each (through ``key``). The names are this module's constants, never input."""
+    return f"""
+        SELECT t.id, t.{label}, t."updatedAt", coalesce(c.n, 0)
+        FROM {table} t
+        LEFT JOIN (SELECT c."{key}", count(*) AS n FROM {child} c
+                   JOIN {table} d ON d.id = c."{key}" AND NOT d."isActive"
+                   GROUP BY 1) c ON c."{key}" = t.id
+        WHERE NOT t."isActive" ORDER BY t."updatedAt", t.id"""
 
 
 def _inactive(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from lumidb.connection import DatabaseTarget, connect, quote_ident
 from lumidb.errors import OperationError, UsageError
+from lumidb.outcome import Outcome
 
 if TYPE_CHECKING:
     from lumidb.backup_store import BackupEntry
@@ -24,7 +25,7 @@ APPLICATION_NAME = "lumidb verify"
 
 
 @dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(Outcome):
     """A backup checked: its checksum, and a restore into a scratch database."""
 
     file: str
@@ -39,6 +40,12 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.checksum_ok is not False and self.restored and not self.differences
+
+    @property
+    def failure(self) -> OperationError | None:
+        if self.ok:
+            return None
+        return OperationError("the backup did not verify", hint="see its differences")
 
 
 def verify_backup(
@@ -73,8 +80,8 @@ def verify_backup(
 
     if checksum is False:
         return result(differences=["the file does not match the size and SHA-256 in its manifest"])
-    manifest = entry.manifest or {}
-    schema = str(manifest.get("schema") or target.schema)
+    manifest = entry.manifest
+    schema = str((manifest.db_schema if manifest else None) or target.schema)
     name = f"lumidb_verify_{secrets.token_hex(6)}"
     scratch = replace(target.for_database(name), schema=schema)
     with connect(target, application_name=APPLICATION_NAME) as conn:
@@ -98,7 +105,7 @@ def verify_backup(
                 counts = catalog.row_counts(scratch_conn, schema)
         finally:
             conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-    expected = manifest.get("row_counts")
+    expected = manifest.row_counts if manifest else None
     differences = compare_counts(expected, counts, schema) if isinstance(expected, dict) else []
     return result(restored=True, scratch_database=name, row_counts=counts, differences=differences)
 
@@ -136,3 +143,20 @@ def compare_counts(expected: dict[str, Any], actual: dict[str, int], schema: str
         for table in sorted(set(actual) - set(wanted))
     ]
     return differences
+
+
+def verify_backup_file(
+    backup_dir: Path, file: Path | None, *, target: DatabaseTarget, pg_bin_dir: Path | None
+) -> VerifyResult:
+    """Verify ``file``, or the newest backup in ``backup_dir`` (safety and legacy excluded)."""
+    from lumidb import backup_store
+    from lumidb.formats import BackupKind
+
+    if file is not None:
+        entry = backup_store.load_entry(file)
+    else:
+        entries = backup_store.list_backups(backup_dir, kinds={BackupKind.BACKUP})
+        if not entries:
+            raise UsageError(f"no backups in {backup_dir}", hint="run lumidb backup first")
+        entry = entries[0]
+    return verify_backup(entry, target=target, pg_bin_dir=pg_bin_dir)

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from s3server import AWS_SETTINGS, S3TestServer
 from servers import Pg15TestServer, Pg18TestServer
 
 from lumidb.connection import DatabaseTarget
@@ -70,7 +71,8 @@ def url_of(target: DatabaseTarget, **extra: str) -> str:
             *(f"{k}={v}" for k, v in {**dict(target.params), **extra}.items()),
         ]
     )
-    auth = f"{quote(target.user, safe='')}:{quote(target.password or '', safe='')}"
+    password = target.password.get_secret_value() if target.password else ""
+    auth = f"{quote(target.user, safe='')}:{quote(password, safe='')}"
     return f"postgresql://{auth}@{target.host}:{target.port}/{target.dbname}?{query}"
 
 
@@ -236,3 +238,39 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     workdir = tmp_path / "work"
     workdir.mkdir()
     return Cli(workdir, monkeypatch)
+
+
+# --- S3: moto's server on loopback (see s3server.py) -----------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3TestServer]:
+    """moto's S3 in server mode, credentials enforced, for the whole session."""
+    with S3TestServer() as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class S3Place:
+    """A fresh bucket and the backup location in it, reached through standard AWS files."""
+
+    server: S3TestServer
+    bucket: str
+    prefix: str
+    aws_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+@pytest.fixture
+def s3_place(s3_server: S3TestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> S3Place:
+    """``s3://<new bucket>/backups/production``, with AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE
+    and AWS_ENDPOINT_URL set for this test (and its children) and no other AWS setting."""
+    for name in AWS_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    aws_dir = tmp_path / "aws"
+    for name, value in s3_server.write_aws_files(aws_dir).items():
+        monkeypatch.setenv(name, value)
+    return S3Place(s3_server, s3_server.new_bucket(), "backups/production", aws_dir)

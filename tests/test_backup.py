@@ -24,12 +24,15 @@ import pytest
 import zstandard
 from conftest import APP_PASSWORD, LUMIDB, Cli, CommandLineWatcher, clean_env, url_of
 from psycopg import sql
-from test_backup_store import fake_backup
+from test_backup_store import fake_backup, write_manifest
 
 from lumidb import backup_store
-from lumidb.backup import BackupOptions, create_backup, list_backup_summaries, prune_backups
+from lumidb.backup import BackupOptions, create_backup
 from lumidb.connection import DatabaseTarget
+from lumidb.listing import list_backup_summaries
 from lumidb.pgtools import choose_client
+from lumidb.prune import prune_backups
+from lumidb.storage.local import LOCK_NAME, partial_path_of
 from lumidb.timespec import utc_now
 
 NAME_RE = re.compile(r"^t_[0-9a-f]{12}-\d{8}T\d{6}\.\d{3}Z\.(sql\.zst|sql\.gz|sql|dump)$")
@@ -82,7 +85,7 @@ def execute(target: DatabaseTarget, statement: str) -> None:
 def leftovers(folder: Path) -> list[str]:
     if not folder.exists():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.name != backup_store.LOCK_NAME)
+    return sorted(p.name for p in folder.iterdir() if p.name != LOCK_NAME)
 
 
 def assert_no_password_in(folder: Path) -> None:
@@ -238,7 +241,7 @@ def test_keep_deletes_oldest_of_the_same_kind(cli: Cli, db: DatabaseTarget) -> N
     folder = cli.workdir / "backups"
     safety = create_backup(db, BackupOptions(backup_dir=folder, kind="safety"), now=utc_now())
     assert Path(safety.path).parent == folder / "safety"
-    assert safety.manifest["kind"] == "safety"
+    assert safety.manifest.kind == "safety"
     first = cli("backup", "--json").json()["path"]
     second = cli("backup", "--json").json()["path"]
     doc = cli("backup", "--keep", "2", "--json").json()
@@ -282,6 +285,7 @@ def test_list_json_and_missing_dir(cli: Cli, db: DatabaseTarget) -> None:
         "checksum",
     }
     assert items[1]["alembic_revision"] == "0001" and items[1]["format"] == "plain"
+    cli.setenv("COLUMNS", "160")  # wide enough that no column is dropped, whatever the names
     table = cli("backups", "list").stdout
     assert "safety" in table and "legacy" in table
 
@@ -662,11 +666,11 @@ def test_next_backup_cleans_what_a_killed_run_left(db: DatabaseTarget, tmp_path:
     folder.mkdir(mode=0o700)
     # A run killed after its manifest was in place, before the data file's rename.
     stray = folder / f"{db.dbname}-20261124T143800.482Z.sql.zst"
-    backup_store.write_manifest(stray, {"file": stray.name, "database": db.dbname})
-    backup_store.partial_path_of(stray).write_bytes(b"complete but never renamed")
+    write_manifest(stray, {"file": stray.name, "database": db.dbname})
+    partial_path_of(stray).write_bytes(b"complete but never renamed")
     # A retention run killed between deleting a data file and its manifest.
     deleted = folder / f"{db.dbname}-20261120T000000.000Z.dump"
-    backup_store.write_manifest(deleted, {"file": deleted.name})
+    write_manifest(deleted, {"file": deleted.name})
     legacy = folder / "backup-2024-01-01T00:00:00.sql"
     legacy.write_bytes(b"-- an old script's backup\n")
     notes = folder / "notes.manifest.json"
@@ -788,7 +792,7 @@ def test_backup_refuses_a_linked_lock_file(cli: Cli, db: DatabaseTarget, tmp_pat
     victim.write_text("precious contents\n")
     folder = cli.workdir / "backups"
     folder.mkdir(mode=0o700)
-    (folder / backup_store.LOCK_NAME).symlink_to(victim)
+    (folder / LOCK_NAME).symlink_to(victim)
     cli.use(db)
     run = cli("backup")
     assert run.exit_code == 2 and "symbolic link" in run.stderr
@@ -884,3 +888,31 @@ def test_safety_retention_keeps_other_servers_and_the_copy_just_made(
     assert Path(result.path).exists()  # never the undo copy just taken
     assert result.pruned == []  # the future one is kept as "last"; prod's are not ours
     assert all(p.exists() for p in prod)
+
+
+# --- a connection handed down --------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["plain", "custom"])
+@pytest.mark.parametrize("autocommit", [True, False])
+def test_a_backup_uses_the_callers_connection_and_leaves_it_idle(
+    db: DatabaseTarget, tmp_path: Path, fmt: str, autocommit: bool
+) -> None:
+    from psycopg.pq import TransactionStatus
+
+    from lumidb.connection import connect
+    from lumidb.errors import OperationError
+
+    add_rows(db)
+    options = BackupOptions(backup_dir=tmp_path / "b", format=fmt)
+    with connect(db, autocommit=autocommit) as conn:
+        result = create_backup(db, options, now=utc_now(), conn=conn)
+        assert conn.info.transaction_status == TransactionStatus.IDLE
+        assert conn.autocommit is autocommit
+        assert conn.execute("SELECT 1").fetchone() == (1,)  # still the caller's to use
+        if not autocommit:
+            with pytest.raises(OperationError, match="no transaction open"):
+                create_backup(db, options, now=utc_now(), conn=conn)  # inside one now
+            conn.rollback()
+    assert result.manifest.row_counts == real_counts(db)
+    assert result.manifest.format == fmt

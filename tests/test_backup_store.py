@@ -13,8 +13,9 @@ import pytest
 import zstandard
 
 from lumidb import backup_store
-from lumidb.backup_store import BackupEntry
 from lumidb.errors import RefusedError, UsageError
+from lumidb.formats import format_time
+from lumidb.storage.local import LOCK_NAME, LocalFolder, partial_path_of
 
 SQL = b"-- dump\nCOPY public.users (id) FROM stdin;\n1\n\\.\n"
 
@@ -37,9 +38,9 @@ def fake_backup(
     else:
         stored = data
     ext = backup_store.extension_for("plain", compression)
-    path = backup_store.new_backup_path(folder, database, ext, when)
+    path = folder / backup_store.new_backup_name(LocalFolder(folder), "", database, ext, when)
     path.write_bytes(stored)
-    backup_store.write_manifest(
+    write_manifest(
         path,
         {
             "manifest_version": 1,
@@ -50,12 +51,19 @@ def fake_backup(
             "size": len(stored),
             "sha256": hashlib.sha256(stored).hexdigest(),
             "database": database,
-            "started_at": backup_store.format_time(when),
+            "started_at": format_time(when),
             "alembic_revision": "0001",
             "row_counts": {"users": 1},
         },
     )
     return path
+
+
+def write_manifest(path: Path, document: dict[str, object]) -> None:
+    """A manifest as lumidb 0.x wrote it (``json.dumps`` of a dict, mode 0600)."""
+    manifest = backup_store.manifest_path_of(path)
+    manifest.write_text(json.dumps(document, indent=2) + "\n")
+    manifest.chmod(0o600)
 
 
 NOW = datetime(2026, 11, 24, 14, 38, 0, 482000, tzinfo=UTC)
@@ -121,7 +129,7 @@ def test_load_entry_refuses_what_is_not_a_backup(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="manifest"):
         backup_store.load_entry(backup_store.manifest_path_of(path))
     entry = backup_store.load_entry(path)
-    assert entry == BackupEntry(path=path, manifest=entry.manifest, kind="backup")
+    assert (entry.path, entry.kind, entry.store) == (path, "backup", LocalFolder(tmp_path))
     assert json.loads(backup_store.manifest_path_of(path).read_text())["file"] == path.name
 
 
@@ -176,7 +184,7 @@ def test_a_link_at_the_lock_file_is_refused_and_its_target_kept(tmp_path: Path) 
     folder = tmp_path / "backups"
     folder.mkdir(mode=0o700)
     victim = victim_file(tmp_path)
-    (folder / backup_store.LOCK_NAME).symlink_to(victim)
+    (folder / LOCK_NAME).symlink_to(victim)
     with (
         pytest.raises(UsageError, match="symbolic link") as caught,
         backup_store.backup_dir_lock(folder, wait=False),
@@ -184,8 +192,8 @@ def test_a_link_at_the_lock_file_is_refused_and_its_target_kept(tmp_path: Path) 
         pass
     assert caught.value.exit_code == 2
     assert victim.read_text() == "precious contents\n"
-    (folder / backup_store.LOCK_NAME).unlink()
-    os.link(victim, folder / backup_store.LOCK_NAME)  # a hard link truncates as well
+    (folder / LOCK_NAME).unlink()
+    os.link(victim, folder / LOCK_NAME)  # a hard link truncates as well
     with pytest.raises(UsageError), backup_store.backup_dir_lock(folder, wait=False):
         pass
     assert victim.read_text() == "precious contents\n"
@@ -194,20 +202,22 @@ def test_a_link_at_the_lock_file_is_refused_and_its_target_kept(tmp_path: Path) 
 def test_a_link_at_a_temporary_name_is_never_followed(tmp_path: Path) -> None:
     folder = tmp_path / "backups"
     folder.mkdir(mode=0o700)
+    store = LocalFolder(folder)
     victim = victim_file(tmp_path)
-    path = folder / "lumiai-20261124T143800.482Z.sql"
-    backup_store.partial_path_of(path).symlink_to(victim)
-    with pytest.raises(UsageError, match="cannot write"):
-        backup_store.create_partial(path)
+    name = "lumiai-20261124T143800.482Z.sql"
+    partial_path_of(folder / name).symlink_to(victim)
+    with pytest.raises(UsageError, match="cannot write"), store.upload(name) as upload:
+        upload.write(b"never")
     assert victim.read_text() == "precious contents\n"
-    path.write_bytes(SQL)
-    manifest_partial = backup_store.partial_path_of(backup_store.manifest_path_of(path))
+    (folder / name).write_bytes(SQL)
+    manifest_name = name + backup_store.MANIFEST_SUFFIX
+    manifest_partial = partial_path_of(folder / manifest_name)
     manifest_partial.symlink_to(victim)
-    backup_store.write_manifest(path, {"file": path.name})
+    store.write_small(manifest_name, b'{"file": "x"}')
     assert victim.read_text() == "precious contents\n"
-    assert json.loads(backup_store.manifest_path_of(path).read_text()) == {"file": path.name}
+    assert json.loads((folder / manifest_name).read_text()) == {"file": "x"}
     assert not manifest_partial.is_symlink()
     dangling = folder / ".lumiai-20261124T150000.000Z.sql.zst.partial"
     dangling.symlink_to(tmp_path / "nowhere")
-    assert dangling in backup_store.remove_partials(folder)
+    assert dangling.name in store.remove_leftovers()
     assert not dangling.is_symlink()

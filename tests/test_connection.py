@@ -6,6 +6,7 @@ import time
 
 import pytest
 from conftest import APP_PASSWORD, Cli, url_of
+from pydantic import SecretStr
 
 from lumidb.connection import DatabaseTarget, parse_database_url
 from lumidb.errors import UsageError
@@ -16,14 +17,15 @@ def test_prisma_url_drops_client_only_parameters_and_keeps_libpq_ones() -> None:
         "postgresql://lumiai:p%40ss%2Fw@db.example.com:6543/lumiai?schema=shop&connection_limit=5"
         "&pool_timeout=10&pgbouncer=true&sslmode=require&connect_timeout=3"
     )
-    assert (t.host, t.port, t.user, t.password, t.dbname, t.schema) == (
+    assert (t.host, t.port, t.user, t.dbname, t.schema) == (
         "db.example.com",
         6543,
         "lumiai",
-        "p@ss/w",
         "lumiai",
         "shop",
     )
+    assert isinstance(t.password, SecretStr) and t.password.get_secret_value() == "p@ss/w"
+    assert "p@ss" not in f"{t.password} {t.password!r} {t}"
     assert dict(t.params) == {"sslmode": "require"} and t.connect_timeout == 3 and t.pgbouncer
     assert t.needs_ssl
     assert (

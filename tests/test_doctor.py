@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from conftest import Cli, url_of
 
 from lumidb.connection import DatabaseTarget
@@ -39,7 +41,7 @@ def test_doctor_fails_with_a_fix_for_pending_migrations(cli: Cli, empty_db: Data
 
 
 def test_doctor_fails_on_wrong_password(cli: Cli, db: DatabaseTarget) -> None:
-    cli.setenv("DATABASE_URL", url_of(db).replace(db.password or "", "nope"))
+    cli.setenv("DATABASE_URL", url_of(replace(db, password="nope")))
     run = cli("doctor")
     assert run.exit_code == 1 and "password" in run.stdout
 

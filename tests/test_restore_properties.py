@@ -95,7 +95,7 @@ def test_generated_tables_round_trip(
         expected = snapshot(db)
         folder = tmp_path / uuid.uuid4().hex
         result = create_backup(db, BackupOptions(backup_dir=folder), now=utc_now())
-        assert result.manifest["row_counts"][table] == len(rows)
+        assert result.manifest.row_counts[table] == len(rows)
         sql(db, f"DELETE FROM {qualified}")
         options = RestoreOptions(backup_dir=folder, file=Path(result.path), safety_backup=False)
         restored = restore(db, plan_restore(db, options, now=utc_now()), options, now=utc_now())

@@ -1,4 +1,5 @@
-"""A restore and the other sessions: its own few, the application's, a second lumidb, Ctrl-C.
+"""A restore and the other sessions: its own few, the application's, a second lumidb, Ctrl-C
+(and how few sessions `migrate deploy`, `seed` and `reset` open: the lock's and one working session).
 
 Every session lumidb opens costs a connection set-up (a TLS handshake on a remote
 server), so a restore keeps two sessions of its own (the plan's aside) and hands them
@@ -82,6 +83,16 @@ def test_default_restore_opens_few_sessions(
     # load's two. The safety backup: its own session and pg_dump (its session goes once
     # it takes conn=).
     assert sessions_since(logins) == Counter({"lumidb restore-latest": 5, "lumidb backup": 2})
+
+
+def test_deploy_opens_the_locks_session_and_one_working_session(
+    cli: Cli, db: DatabaseTarget, logins: psycopg.Connection[Any]
+) -> None:
+    cli.use(db)
+    run = cli("migrate", "deploy")
+    assert run.exit_code == 0, run.stderr
+    # The lock's session and Alembic's; the environment record is read on Alembic's.
+    assert sessions_since(logins) == Counter({"lumidb migrate deploy": 2})
 
 
 # --- locks, sessions, interrupts ----------------------------------------------------
@@ -190,3 +201,18 @@ def test_no_password_in_any_argv(db: DatabaseTarget, tmp_path: Path) -> None:
     # The staged load reads a custom archive through pg_restore; nothing runs psql.
     for program in ("pg_restore", "pg_dump"):
         assert argv.saw(lambda line, p=program: f"/{p} " in line), program
+
+
+def test_seed_and_reset_hold_the_lock_and_one_working_session(
+    cli: Cli, db: DatabaseTarget, logins: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    cli.use(db)
+    cli.setenv("LUMIDB_BACKUP_DIR", str(tmp_path / "backups"))
+    assert cli("seed").exit_code == 0
+    # The check before any prompt, the lock's session, the working session.
+    assert sessions_since(logins) == Counter({"lumidb seed": 3})
+    run = cli("reset", "--yes")
+    assert run.exit_code == 0, run.stderr
+    # The plan's, the lock's, the working session (Alembic, the checks and the safety
+    # backup's reads on it); pg_dump is the safety backup's only session of its own.
+    assert sessions_since(logins) == Counter({"lumidb reset": 3, "lumidb backup": 1})

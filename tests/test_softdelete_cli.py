@@ -183,6 +183,7 @@ def test_inactive_lists_and_takes_no_lock(cli: Cli, data: DatabaseTarget) -> Non
     actions = {r["label"]: r["purge_action"] for r in doc["users"] + doc["products"]}
     assert actions["u-orders@x.test"] == "anonymise"
     assert actions["SKU-p-ordered"] == "keep" and actions["u-plain@x.test"] == "delete"
+    cli.setenv("COLUMNS", "200")  # the table's cells unwrapped, whatever the names' lengths
     assert "keep (in 1 order item(s))" in cli("inactive").stdout
 
 

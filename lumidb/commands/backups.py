@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from lumidb import render
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
 
 app = typer.Typer(help="List, verify and prune backups.", no_args_is_help=True)
@@ -19,16 +18,16 @@ def list_(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """List backups, newest first, with their checksum state (safety backups marked).
 
     Example: lumidb backups list --json
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.backup import list_backup_summaries
+    from lumidb.listing import list_backup_summaries
     from lumidb.timespec import utc_now
 
-    render.show(rt.output, list_backup_summaries(rt.settings.backup_dir, now=utc_now()))
+    return list_backup_summaries(rt.settings.backup_dir, now=utc_now())
 
 
 @app.command()
@@ -40,22 +39,18 @@ def verify(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Check a backup's checksum and restore it into a scratch database; exit 1 on a mismatch.
 
     Example: lumidb backups verify
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.backup import verify_backup_file
-    from lumidb.errors import OperationError
+    from lumidb.verify import verify_backup_file
 
     settings = rt.settings
-    result = verify_backup_file(
+    return verify_backup_file(
         settings.backup_dir, file, target=rt.target(), pg_bin_dir=settings.pg_bin_dir
     )
-    render.show(rt.output, result)
-    if not result.ok:
-        raise OperationError("the backup did not verify", hint="see the differences above")
 
 
 @app.command()
@@ -76,7 +71,7 @@ def prune(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Delete old backups, grandfather-father-son; the newest good backup always stays.
 
     Safety backups follow their own rule: per database the newest LUMIDB_SAFETY_KEEP_LAST
@@ -85,10 +80,10 @@ def prune(
     Example: lumidb backups prune --keep-last 7 --keep-daily 14 --keep-weekly 8
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
-    from lumidb.backup import prune_backups
+    from lumidb.prune import prune_backups
     from lumidb.timespec import utc_now
 
-    plan = prune_backups(
+    return prune_backups(
         rt.settings.backup_dir,
         keep_last=keep_last,
         keep_daily=keep_daily,
@@ -97,4 +92,3 @@ def prune(
         now=utc_now(),
         dry_run=dry_run,
     )
-    render.show(rt.output, plan)

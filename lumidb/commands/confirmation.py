@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from rich.prompt import Confirm, Prompt
+from typing import TYPE_CHECKING
 
-from lumidb.console import Output
 from lumidb.errors import RefusedError
+
+if TYPE_CHECKING:
+    from lumidb.console import Output
 
 
 def confirm(output: Output, *, question: str, yes: bool, production: bool, dbname: str) -> None:
@@ -16,6 +18,8 @@ def confirm(output: Output, *, question: str, yes: bool, production: bool, dbnam
     """
     if yes:
         return
+    from rich.prompt import Confirm, Prompt
+
     if not output.interactive:
         raise RefusedError(
             "this needs confirmation and there is no terminal to ask at", hint="pass --yes"

@@ -1,10 +1,9 @@
-"""``lumidb doctor``."""
+"""``lumidb doctor``: the checks to run before trusting lumidb with a database."""
 
 from __future__ import annotations
 
 import typer
 
-from lumidb import exit_codes, render
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
 
 
@@ -13,7 +12,7 @@ def doctor(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Check configuration, connection, server, client programs, migrations and the backup directory.
 
     Exits 1 when any check fails; each failing check says how to fix it.
@@ -23,7 +22,4 @@ def doctor(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.doctor import run_doctor
 
-    report = run_doctor(rt.settings)
-    render.show(rt.output, report)
-    if not report.ok:
-        raise typer.Exit(exit_codes.FAILED)
+    return run_doctor(rt.settings)

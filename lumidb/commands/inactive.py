@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from lumidb import render
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
 
 
@@ -13,7 +12,7 @@ def inactive(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """List soft-deleted users and products, their age, and what `purge` would do to each.
 
     Read-only: takes no lock and never starts a local server.
@@ -25,4 +24,4 @@ def inactive(
     from lumidb.timespec import utc_now
 
     now = utc_now()
-    render.show(rt.output, list_inactive(rt.target(start_embedded=False), now=now))
+    return list_inactive(rt.target(start_embedded=False), now=now)

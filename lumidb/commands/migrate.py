@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import replace
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.core import TyperGroup
 
 from lumidb import render
 from lumidb.commands.confirmation import confirm
+from lumidb.commands.results import Drift, NothingToDo
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, YesOption, runtime
+
+if TYPE_CHECKING:
+    from lumidb.migrations import DevResult
 
 
 class MigrateGroup(TyperGroup):
@@ -49,16 +54,16 @@ def migrate(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Development flow: apply pending revisions; if the models changed, write a revision and apply it.
 
     Example: lumidb migrate --name add_user_phone
     """
     if ctx.invoked_subcommand is None:
-        develop(ctx, name=name, json=json, quiet=quiet, debug=debug)
-        return
+        return develop(ctx, name=name, json=json, quiet=quiet, debug=debug)
     runtime(ctx, debug=debug)  # --debug may come before the subcommand; nothing else may
     refuse_misplaced_options(ctx, ctx.invoked_subcommand, name=name)
+    return None
 
 
 def refuse_misplaced_options(ctx: typer.Context, subcommand: str, *, name: str | None) -> None:
@@ -85,7 +90,9 @@ def refuse_misplaced_options(ctx: typer.Context, subcommand: str, *, name: str |
             raise UsageError(f"{option} goes after the command: lumidb migrate {rest} {option}")
 
 
-def develop(ctx: typer.Context, *, name: str | None, json: bool, quiet: bool, debug: bool) -> None:
+def develop(
+    ctx: typer.Context, *, name: str | None, json: bool, quiet: bool, debug: bool
+) -> DevResult:
     """The development flow (bare ``lumidb migrate``); asks for a name at a terminal."""
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migration_dev
@@ -99,7 +106,7 @@ def develop(ctx: typer.Context, *, name: str | None, json: bool, quiet: bool, de
     except migration_dev.NameNeeded as needed:
         if not rt.output.interactive:
             raise
-        render.show(rt.output, render.Drift(items=needed.drift))
+        render.show(rt.output, Drift(items=needed.drift))
         from rich.prompt import Prompt
 
         asked = Prompt.ask(
@@ -112,7 +119,7 @@ def develop(ctx: typer.Context, *, name: str | None, json: bool, quiet: bool, de
         result = migration_dev.develop(
             target, name=asked, lock_timeout=settings.lock_timeout, environment=settings.environment
         )
-    render.show(rt.output, result)
+    return result
 
 
 @app.command()
@@ -121,7 +128,7 @@ def deploy(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Apply pending revisions only (CI, production). Never writes revisions, never asks.
 
     Example: lumidb migrate deploy --quiet
@@ -130,12 +137,11 @@ def deploy(
     from lumidb import migrations
 
     settings = rt.settings
-    result = migrations.deploy(
+    return migrations.deploy(
         rt.target(),
         environment=settings.environment_to_record,
         lock_timeout=settings.lock_timeout,
     )
-    render.show(rt.output, result)
 
 
 @app.command()
@@ -149,7 +155,7 @@ def new(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Write a new revision from the models' changes (or an empty one), without applying it.
 
     When the models match the database, says so and writes nothing (exit 0); --empty
@@ -160,8 +166,7 @@ def new(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migration_dev
 
-    result = migration_dev.new_revision(None if empty else rt.target(), name)
-    render.show(rt.output, result)
+    return migration_dev.new_revision(None if empty else rt.target(), name)
 
 
 @app.command()
@@ -177,7 +182,7 @@ def status(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Show the current revision, the head, pending revisions and drift.
 
     Example: lumidb migrate status --check
@@ -185,10 +190,7 @@ def status(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migrations
 
-    result = migrations.status(rt.target(start_embedded=False))
-    render.show(rt.output, result)
-    if check and not result.up_to_date:
-        raise typer.Exit(1)
+    return replace(migrations.status(rt.target(start_embedded=False)), checked=check)
 
 
 @app.command()
@@ -197,7 +199,7 @@ def history(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """List every revision, oldest first, and which are applied.
 
     Example: lumidb migrate history
@@ -205,7 +207,7 @@ def history(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb import migrations
 
-    render.show(rt.output, migrations.history(rt.target(start_embedded=False)))
+    return migrations.history(rt.target(start_embedded=False))
 
 
 @app.command()
@@ -219,7 +221,7 @@ def down(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Revert revisions (development databases only), after showing what will be reverted.
 
     Example: lumidb migrate down --yes
@@ -232,8 +234,7 @@ def down(
     try:
         plan = migration_down.plan_down(target, revision, environment=settings.environment)
     except migration_down.NothingToRevert as nothing:
-        render.show(rt.output, render.NothingToDo(message=nothing.message))
-        return
+        return NothingToDo(message=nothing.message)
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
         rt.output,
@@ -242,7 +243,7 @@ def down(
         production=plan.production,
         dbname=target.dbname,
     )
-    render.show(rt.output, migration_down.down(target, plan, lock_timeout=settings.lock_timeout))
+    return migration_down.down(target, plan, lock_timeout=settings.lock_timeout)
 
 
 @app.command()
@@ -251,7 +252,7 @@ def adopt(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Take over a database created by the old Prisma setup: compare, then record revision 0001.
 
     Changes no data. Refuses (exit 3) when the schema differs, listing every difference.
@@ -261,12 +262,4 @@ def adopt(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.adopt import adopt as adopt_database
 
-    result = adopt_database(rt.target(), lock_timeout=rt.settings.lock_timeout)
-    render.show(rt.output, result)
-    if result.differences:
-        from lumidb.errors import RefusedError
-
-        raise RefusedError(
-            f"the schema differs from revision {result.revision} in {len(result.differences)} place(s); nothing was recorded",
-            hint="make the database match docs/SCHEMA.md, then run adopt again",
-        )
+    return adopt_database(rt.target(), lock_timeout=rt.settings.lock_timeout)

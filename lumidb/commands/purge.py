@@ -52,7 +52,7 @@ def purge(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Permanently remove soft-deleted users and products, keeping order history whole.
 
     Users with orders are anonymised instead, products in orders are kept. Shows the
@@ -87,8 +87,7 @@ def purge(
     if dry_run or plan.nothing_to_do:
         from dataclasses import replace
 
-        render.show(rt.output, replace(plan, dry_run=dry_run))
-        return
+        return replace(plan, dry_run=dry_run)
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
         rt.output,
@@ -97,7 +96,6 @@ def purge(
         production=plan.production,
         dbname=target.dbname,
     )
-    result = core.purge(
+    return core.purge(
         target, plan, options, now=now, progress=progress_for(rt.output), notify=rt.output.info
     )
-    render.show(rt.output, result)

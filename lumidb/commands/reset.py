@@ -41,7 +41,7 @@ def reset(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Drop every table and type of the application, run every migration, then seed.
 
     Development and test databases only, in one transaction, after a safety backup.
@@ -71,8 +71,7 @@ def reset(
     target = rt.target()
     plan = core.plan_reset(target, options)
     if dry_run:
-        render.show(rt.output, plan)
-        return
+        return plan
     render.show(rt.output, plan, to_stderr=True)
     confirm(
         rt.output,
@@ -81,4 +80,4 @@ def reset(
         production=False,
         dbname=target.dbname,
     )
-    render.show(rt.output, core.reset(target, plan, options, now=utc_now(), notify=rt.output.info))
+    return core.reset(target, plan, options, now=utc_now(), notify=rt.output.info)

@@ -63,7 +63,7 @@ def restore_latest(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Replace the database's data with its newest complete backup, in one transaction
     (--jobs: in parallel, which is not one transaction).
 
@@ -100,8 +100,7 @@ def restore_latest(
     for warning in plan.warnings:
         rt.output.warn(warning)
     if dry_run:
-        render.show(rt.output, plan)
-        return
+        return plan
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
         rt.output,
@@ -110,6 +109,4 @@ def restore_latest(
         production=plan.production,
         dbname=target.dbname,
     )
-    render.show(
-        rt.output, restore.restore(target, plan, options, now=utc_now(), notify=rt.output.info)
-    )
+    return restore.restore(target, plan, options, now=utc_now(), notify=rt.output.info)

@@ -40,7 +40,7 @@ def restore_inactive(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Reactivate soft-deleted users and products (all, or the ones the filters name).
 
     Anonymised users cannot come back; the output says which. Shows the plan and asks
@@ -65,8 +65,7 @@ def restore_inactive(
     if dry_run or plan.nothing_to_do:
         from dataclasses import replace
 
-        render.show(rt.output, replace(plan, dry_run=dry_run))
-        return
+        return replace(plan, dry_run=dry_run)
     render.show(rt.output, plan, to_stderr=rt.output.json)
     confirm(
         rt.output,
@@ -75,7 +74,7 @@ def restore_inactive(
         production=plan.production,
         dbname=target.dbname,
     )
-    result = softdelete.reactivate(
+    return softdelete.reactivate(
         target,
         plan,
         now=now,
@@ -83,4 +82,3 @@ def restore_inactive(
         lock_timeout=settings.lock_timeout,
         progress=progress_for(rt.output),
     )
-    render.show(rt.output, result)

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lumidb.console import Output
-
 if TYPE_CHECKING:
     from lumidb.config import Settings
     from lumidb.connection import DatabaseTarget
+    from lumidb.console import Output
 
 # Output options come after the subcommand: `lumidb doctor --json`.
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
@@ -20,12 +19,19 @@ DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks for 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
+def _output(*, json: bool = False, quiet: bool = False) -> Output:
+    """An ``Output``; rich is imported here, when a command runs, not for ``--help``."""
+    from lumidb.console import Output
+
+    return Output(json=json, quiet=quiet)
+
+
 @dataclass
 class Runtime:
     """Built once in the root callback; each command sets its output options on it."""
 
     debug: bool = False
-    output: Output = field(default_factory=Output)
+    output: Output = field(default_factory=_output)
     _settings: Settings | None = None
 
     @property
@@ -57,5 +63,5 @@ def runtime(
         root.obj = Runtime()
     state: Runtime = root.obj
     state.debug = state.debug or debug
-    state.output = Output(json=json, quiet=quiet, debug=state.debug)
+    state.output = _output(json=json, quiet=quiet)
     return state

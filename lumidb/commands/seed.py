@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lumidb import render
 from lumidb.commands.confirmation import confirm
 from lumidb.commands.runtime import (
     DebugOption,
@@ -16,6 +15,9 @@ from lumidb.commands.runtime import (
     YesOption,
     runtime,
 )
+
+if TYPE_CHECKING:
+    from lumidb.scale import ScaleResult
 
 
 def seed(
@@ -50,7 +52,7 @@ def seed(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Add the admin (LUMIDB_ADMIN_EMAIL) and the sample catalogue where they are missing.
 
     Asks nothing and changes no row the application changed (unless --refresh). Without
@@ -63,8 +65,7 @@ def seed(
     """
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     if scale is not None:
-        _seed_scale(rt, scale, random_seed)
-        return
+        return _seed_scale(rt, scale, random_seed)
     from lumidb import seed as core
     from lumidb.timespec import utc_now
 
@@ -80,10 +81,10 @@ def seed(
             production=True,
             dbname=target.dbname,
         )
-    render.show(rt.output, core.seed(target, options, now=utc_now()))
+    return core.seed(target, options, now=utc_now())
 
 
-def _seed_scale(rt: Runtime, count: int, random_seed: int) -> None:
+def _seed_scale(rt: Runtime, count: int, random_seed: int) -> ScaleResult:
     from lumidb import scale
     from lumidb.timespec import utc_now
 
@@ -109,4 +110,4 @@ def _seed_scale(rt: Runtime, count: int, random_seed: int) -> None:
                 progress=lambda done, _total: bar.update(task, completed=done),
                 **kwargs,  # type: ignore[arg-type]
             )
-    render.show(rt.output, result)
+    return result

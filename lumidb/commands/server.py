@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from lumidb import render
+from lumidb.commands.results import ServerStopped
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
 
 app = typer.Typer(
@@ -31,7 +31,7 @@ def start(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Create (first time) and start the local server.
 
     A free port is chosen when the server is created. If another program has taken it since, --port picks another one, kept for next time.
@@ -41,8 +41,7 @@ def start(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.target import embedded_server
 
-    result = embedded_server(rt.settings).ensure_running(port=port)
-    render.show(rt.output, result)
+    return embedded_server(rt.settings).ensure_running(port=port)
 
 
 @app.command()
@@ -51,7 +50,7 @@ def stop(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Stop the local server (its data stays in .lumidb/).
 
     Example: lumidb server stop
@@ -60,9 +59,7 @@ def stop(
     from lumidb.target import embedded_server
 
     server = embedded_server(rt.settings)
-    render.show(
-        rt.output, render.ServerStopped(stopped=server.stop(), state_dir=str(server.state_dir))
-    )
+    return ServerStopped(stopped=server.stop(), state_dir=str(server.state_dir))
 
 
 @app.command()
@@ -71,7 +68,7 @@ def status(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Show whether the local server exists and runs, and its URL (exit 1 when not running).
 
     Never creates nor starts the server.
@@ -81,10 +78,7 @@ def status(
     rt = runtime(ctx, json=json, quiet=quiet, debug=debug)
     from lumidb.target import embedded_server
 
-    result = embedded_server(rt.settings).status()
-    render.show(rt.output, result)
-    if not result.running:
-        raise typer.Exit(1)
+    return embedded_server(rt.settings).status()
 
 
 @app.command()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from lumidb import render
 from lumidb.commands.runtime import DebugOption, JsonOption, QuietOption, runtime
 
 
@@ -13,7 +12,7 @@ def setup(
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
-) -> None:
+) -> object:
     """Start the local server (no DATABASE_URL), apply revisions, seed a new database.
 
     Seeds only when this run created the tables, never on production. Idempotent: safe in
@@ -29,7 +28,7 @@ def setup(
 
     settings = rt.settings
     target = rt.target()
-    result = core.setup(
+    return core.setup(
         target,
         embedded=settings.url_setting is None,
         environment=settings.environment,
@@ -39,4 +38,3 @@ def setup(
         backup_dir=settings.backup_dir,
         now=utc_now(),
     )
-    render.show(rt.output, result)

@@ -19,6 +19,8 @@ The contract every implementation keeps:
 - Reads never follow what a planted object could redirect (links, other buckets); sizes
   and names come from the store, contents are untrusted (the restore filter judges them).
 - Nothing here prints, and no secret (credentials, signed URLs) appears in a message.
+
+A location from the settings becomes a store in one place: ``storage.location.open_storage``.
 """
 
 from __future__ import annotations
@@ -52,7 +54,12 @@ class StoreProblem:
 
 
 class Upload(Protocol):
-    """The writable end of ``BackupStorage.upload``."""
+    """The writable end of ``BackupStorage.upload``.
+
+    A local upload also offers ``fileno()``, the descriptor of the seekable temporary
+    file, so a child can write into it directly (``pg_dump -Fc`` keeps its data offsets
+    only in a seekable file); callers check for it with ``getattr``.
+    """
 
     def write(self, data: bytes | memoryview) -> None: ...
 

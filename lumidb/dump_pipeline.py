@@ -1,0 +1,284 @@
+"""The pg_dump pipeline of a backup: plain SQL streamed and counted, or a custom archive.
+
+Both write into a storage upload (``lumidb.storage``).
+
+Plain dumps stream through this process in large chunks: compressed in-process (zstd
+level 3 with the ``zstandard`` library, as ``pg_dump | zstd -3`` does, or gzip level
+6), hashed while written, and the rows of each ``COPY`` block counted from the stream
+itself (newline counts per chunk, no per-line work). Custom dumps (``.dump``) are
+written by ``pg_dump -Fc`` itself, never wrapped; their row counts come from the same
+snapshot that ``pg_dump`` dumps (``pg_export_snapshot()``), so they match exactly.
+``pg_dump`` dies with lumidb, even when lumidb is killed; on any failure it is stopped
+and the exception goes up (the upload then publishes nothing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from lumidb import catalog
+from lumidb.connection import DatabaseTarget, quote_ident
+from lumidb.dump_stream import CopyRowCounter
+from lumidb.errors import OperationError
+from lumidb.formats import Compression
+from lumidb.pgtools import dies_with_lumidb
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from lumidb.pgtools import ClientSuite
+    from lumidb.storage import Upload
+
+CHUNK_SIZE = 1 << 20
+ZSTD_LEVEL = 3
+# One worker thread, as the zstd program uses: compression overlaps reading and counting.
+ZSTD_THREADS = 1
+GZIP_LEVEL = 6
+_F_SETPIPE_SZ = 1031  # Linux fcntl: grow the pipe so each read returns more at once
+_POLL_S = 0.2
+
+
+class _Compressor(Protocol):
+    def compress(self, data: Any, /) -> bytes: ...
+    def flush(self) -> bytes: ...
+
+
+class _Identity:
+    def compress(self, data: Any, /) -> bytes:
+        return bytes(data)
+
+    def flush(self) -> bytes:
+        return b""
+
+
+def _pg_dump_args(suite: ClientSuite, target: DatabaseTarget) -> list[str]:
+    """pg_dump's command line: no password here (it travels in PGPASSWORD)."""
+    return [
+        str(suite.program("pg_dump")),
+        f"--dbname={target.child_dsn()}",
+        "--no-owner",
+        "--no-privileges",
+        "--exclude-schema=lumidb",
+        f"--schema={quote_ident(target.schema)}",
+    ]
+
+
+def _cause_line(stderr: IO[bytes], target: DatabaseTarget) -> str:
+    """The line of pg_dump's messages that says why it failed.
+
+    pg_dump writes ``pg_dump: error: ...`` (or a server's ``FATAL:``/``ERROR:``) and
+    then lines of context (``detail: Query was: ...``, ``hint: ...``): the cause is the
+    first error line, not the last line.
+    """
+    stderr.seek(0)
+    text = target.scrub(stderr.read().decode("utf-8", "replace"))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for marker in ("error:", "FATAL:", "ERROR:"):
+        for line in lines:
+            if marker in line:
+                return line
+    return lines[-1] if lines else ""
+
+
+def _failure(
+    proc: subprocess.Popen[bytes] | None, stderr: IO[bytes], target: DatabaseTarget
+) -> str:
+    """Why pg_dump failed, in one line."""
+    line = _cause_line(stderr, target)
+    code = proc.returncode if proc is not None else None
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"pg_dump was killed by {name}" + (f": {line}" if line else "")
+    return line or f"pg_dump exited with status {code}"
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def _compressor(compression: str) -> _Compressor:
+    if compression == "zstd":
+        import zstandard
+
+        compressor: _Compressor = zstandard.ZstdCompressor(
+            level=ZSTD_LEVEL, threads=ZSTD_THREADS
+        ).compressobj()
+        return compressor
+    if compression == "gzip":
+        import zlib
+
+        return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+    return _Identity()
+
+
+def dump_plain(
+    target: DatabaseTarget,
+    suite: ClientSuite,
+    upload: Upload,
+    compression: Compression,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, str, dict[str, int]]:
+    """Stream pg_dump's plain output into ``upload``: compress, hash and count on the way."""
+    proc: subprocess.Popen[bytes] | None = None
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            proc = subprocess.Popen(
+                _pg_dump_args(suite, target),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=target.child_env(application_name="lumidb backup"),
+                preexec_fn=dies_with_lumidb(),
+                bufsize=0,
+            )
+            assert proc.stdout is not None
+            source = proc.stdout.fileno()
+            try:
+                import fcntl
+
+                fcntl.fcntl(source, _F_SETPIPE_SZ, CHUNK_SIZE)
+            except OSError:
+                pass
+            counter = CopyRowCounter()
+            compressor = _compressor(compression)
+            passthrough = compression == Compression.NONE
+            digest = hashlib.sha256()
+            written = 0
+            buffer = bytearray(CHUNK_SIZE)
+            view = memoryview(buffer)
+            while True:
+                n = os.readv(source, [buffer])
+                if n == 0:
+                    break
+                chunk = view[:n]
+                counter.feed(buffer, n)
+                out = chunk if passthrough else compressor.compress(chunk)
+                if out:
+                    digest.update(out)
+                    upload.write(out)
+                    written += len(out)
+                    if progress is not None:
+                        progress(written)
+            tail = compressor.flush()
+            if tail:
+                digest.update(tail)
+                upload.write(tail)
+                written += len(tail)
+            proc.wait()
+            if proc.returncode != 0:
+                raise OperationError(
+                    "pg_dump failed: " + _failure(proc, stderr, target) + "; no backup was kept"
+                )
+            if counter.in_copy:
+                raise OperationError(
+                    "pg_dump's output ended inside a COPY block; no backup was kept"
+                )
+        except BaseException:
+            if proc is not None:
+                _stop(proc)
+            raise
+        finally:
+            if proc is not None and proc.stdout is not None:
+                proc.stdout.close()
+    if progress is not None:
+        progress(written)
+    return written, digest.hexdigest(), counter.counts
+
+
+@contextmanager
+def _snapshot(conn: psycopg.Connection[Any]) -> Iterator[str]:
+    """A ``REPEATABLE READ READ ONLY`` transaction on ``conn`` that exports its snapshot.
+
+    Works whether ``conn`` is in autocommit mode or not; on exit the transaction is
+    rolled back (it changed nothing) and ``conn`` has no transaction open.
+    """
+    if conn.autocommit:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    else:  # psycopg sends BEGIN first; SET TRANSACTION is then its first statement
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    try:
+        row = conn.execute("SELECT pg_export_snapshot()").fetchone()
+        assert row is not None
+        yield str(row[0])
+    finally:
+        if not conn.closed:
+            conn.rollback()
+
+
+def _digest(fd: int) -> str:
+    """SHA-256 of the file open at ``fd``, read from its start (its offset untouched)."""
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, CHUNK_SIZE, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def dump_custom(
+    conn: psycopg.Connection[Any],
+    target: DatabaseTarget,
+    suite: ClientSuite,
+    upload: Upload,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, str, dict[str, int]]:
+    """``pg_dump -Fc`` into ``upload``; rows counted in the snapshot pg_dump dumps."""
+    # pg_dump writes into a file lumidb opened (its stdout), never opening a name itself:
+    # a regular file is seekable, so the archive keeps its data offsets. A local upload
+    # is that file; for another store pg_dump writes a private temporary file first.
+    proc: subprocess.Popen[bytes] | None = None
+    with tempfile.TemporaryFile() as stderr, ExitStack() as stack:
+        fileno = getattr(upload, "fileno", None)
+        fd = (
+            fileno()
+            if fileno is not None
+            else stack.enter_context(tempfile.TemporaryFile()).fileno()
+        )
+        try:
+            with _snapshot(conn) as snapshot:
+                proc = subprocess.Popen(
+                    [*_pg_dump_args(suite, target), "--format=custom", f"--snapshot={snapshot}"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=fd,
+                    stderr=stderr,
+                    env=target.child_env(application_name="lumidb backup"),
+                    preexec_fn=dies_with_lumidb(),
+                )
+                counts = catalog.row_counts(conn, target.schema)
+                while True:
+                    try:
+                        proc.wait(timeout=_POLL_S)
+                        break
+                    except subprocess.TimeoutExpired:
+                        if progress is not None:
+                            progress(os.fstat(fd).st_size)
+            if proc.returncode != 0:
+                raise OperationError(
+                    "pg_dump failed: " + _failure(proc, stderr, target) + "; no backup was kept"
+                )
+        except BaseException:
+            if proc is not None:
+                _stop(proc)
+            raise
+        size = os.fstat(fd).st_size
+        sha256 = _digest(fd)
+        if fileno is None:
+            offset = 0
+            while chunk := os.pread(fd, CHUNK_SIZE, offset):
+                upload.write(chunk)
+                offset += len(chunk)
+    if progress is not None:
+        progress(size)
+    return size, sha256, counts

@@ -251,10 +251,19 @@ def _staged(
             f"restore failed and was rolled back; nothing changed: {failure_message(exc)}"
         ) from None
     finally:
-        with interrupts_recorded():
-            load.close()
-            if not swapped:
-                drop_schema(conn, stage)
+        # A second signal can come before the cleanup began (Ctrl-C, then SIGTERM): the
+        # cleanup runs all the same, and the interrupt is raised once it is done.
+        cleaned = False
+        while not cleaned:
+            try:
+                with interrupts_recorded():
+                    load.close()
+                    if not swapped:
+                        drop_schema(conn, stage)
+                    cleaned = True
+            except (KeyboardInterrupt, Terminated):
+                if cleaned:
+                    raise
     return Loaded(rows=dict(dump_filter.rows), notes=list(dump_filter.notes))
 
 

@@ -28,6 +28,7 @@ import queue
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -161,7 +162,14 @@ class _Worker:
                     self.error = exc
 
     def submit(self, job: Callable[[], object]) -> None:
-        self.jobs.put(job)
+        # Polled, not a blocking put: Ctrl-C then SIGTERM at once inside a Condition
+        # wait can leave its lock broken ("release unlocked lock").
+        while True:
+            try:
+                self.jobs.put_nowait(job)
+                return
+            except queue.Full:
+                time.sleep(0.002)
 
     def execute(self, sql: bytes | str) -> None:
         self.submit(lambda: self.conn.execute(sql.encode() if isinstance(sql, str) else sql))
@@ -186,11 +194,10 @@ class _Worker:
 
     def wait(self) -> None:
         """Until every job so far ran; raises the first error of this session."""
-        done = threading.Event()
-        self.submit(done.set)
-        while not done.wait(0.1):
-            if self.error is not None or not self.thread.is_alive():
-                break
+        done: list[bool] = []
+        self.submit(lambda: done.append(True))
+        while not done and self.error is None and self.thread.is_alive():
+            time.sleep(0.002)
         if self.error is not None:
             raise self.error
 

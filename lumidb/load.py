@@ -53,7 +53,6 @@ LATE_INTERRUPT = (
     "interrupted after COMMIT was sent: lumidb waited for psql, and the restore was committed"
 )
 RESTORE_LOCK_SETTING = "LUMIDB_RESTORE_LOCK_TIMEOUT"
-STAGE_WORKERS = 2  # sessions of a staged load (this machine has 2 cores)
 
 
 @dataclass(frozen=True)
@@ -118,26 +117,27 @@ def load_backup(
     """
     notes: list[str] = []
     if staged:
-        from lumidb.staged_load import drop_leftovers, stage_obstacle
+        from lumidb.stage_sessions import drop_leftovers, stage_obstacle
 
         drop_leftovers(conn, lock_timeout)
     facts = read_target_facts(conn, target.schema)
     expected = entry.manifest.row_counts if entry.manifest else None
     if staged and jobs is None and stage_obstacle(conn, target.schema) is None:
         from lumidb.stage_filter import NotStageable
+        from lumidb.staged_load import load_staged
 
         try:
-            return _staged(
-                entry,
+            staged_result = load_staged(
+                _sql_source(entry, pg_bin_dir),
                 target,
                 conn,
                 facts,
                 expected,
-                pg_bin_dir=pg_bin_dir,
                 lock_timeout=lock_timeout,
                 application_name=application_name,
                 before_change=before_change,
             )
+            return Loaded(rows=staged_result.rows, notes=staged_result.notes)
         except NotStageable as exc:
             notes.append(f"loaded in one transaction, not staged: {exc}")
     if before_change is not None:
@@ -176,95 +176,6 @@ def load_backup(
         )
     notes += list(dump_filter.notes) + ([late] if late else [])
     return Loaded(rows=dict(dump_filter.rows), notes=notes)
-
-
-def _staged(
-    entry: BackupEntry,
-    target: DatabaseTarget,
-    conn: Any,
-    facts: TargetFacts,
-    expected: dict[str, int] | None,
-    *,
-    pg_bin_dir: Path | None,
-    lock_timeout: float,
-    application_name: str,
-    before_change: Callable[[], object] | None,
-) -> Loaded:
-    """The staged load (``staged_load``); raises ``NotStageable`` before the live schema changed."""
-    import secrets
-
-    import psycopg
-
-    from lumidb.grants import reapply_sql
-    from lumidb.interrupts import interrupts_recorded
-    from lumidb.restore_checks import bare_table
-    from lumidb.stage_filter import StagingFilter
-    from lumidb.staged_load import StagedLoad, drop_schema, failure_message, new_stage_name
-
-    stage = new_stage_name()
-    dump_filter = StagingFilter(
-        known_settings=facts.settings,
-        existing_schemas=facts.schemas | {target.schema},
-        target_schema=target.schema,
-        stage_schema=stage,
-    )
-    swapped = False
-    load = StagedLoad(
-        target,
-        conn,
-        dump_filter,
-        workers=STAGE_WORKERS,
-        lock_timeout=lock_timeout,
-        application_name=application_name,
-    )
-    try:
-        problem: str | None = None
-        with _sql_source(entry, pg_bin_dir) as (source, source_failure):
-            try:
-                load.run(source)
-            except (OSError, EOFError) as exc:
-                problem = f"cannot read the backup: {exc}"
-            except Exception as exc:
-                if not type(exc).__module__.startswith("zstandard"):
-                    raise
-                problem = f"cannot read the backup: {exc}"
-            problem = problem or source_failure()
-        if problem is None and not dump_filter.complete:
-            problem = "the backup ends before pg_dump's closing line (a truncated file?)"
-        if problem is None and not dump_filter.at_rest:
-            problem = "the backup ends inside a statement (a truncated file?)"
-        if problem is not None:
-            raise OperationError(f"restore failed and was rolled back; nothing changed: {problem}")
-        load.finish()
-        load.close()
-        if before_change is not None:
-            before_change()
-        rows = (
-            None
-            if expected is None
-            else {bare_table(str(k), target.schema): int(v) for k, v in expected.items()}
-        )
-        load.swap(reapply_sql(facts.grants, tag=f"lumidb_grants_{secrets.token_hex(8)}"), rows)
-        swapped = True
-    except psycopg.Error as exc:
-        raise OperationError(
-            f"restore failed and was rolled back; nothing changed: {failure_message(exc)}"
-        ) from None
-    finally:
-        # A second signal can come before the cleanup began (Ctrl-C, then SIGTERM): the
-        # cleanup runs all the same, and the interrupt is raised once it is done.
-        cleaned = False
-        while not cleaned:
-            try:
-                with interrupts_recorded():
-                    load.close()
-                    if not swapped:
-                        drop_schema(conn, stage)
-                    cleaned = True
-            except (KeyboardInterrupt, Terminated):
-                if cleaned:
-                    raise
-    return Loaded(rows=dict(dump_filter.rows), notes=list(dump_filter.notes))
 
 
 def _lock_wait(conn: Any, schema: str, waited: float) -> OperationError:

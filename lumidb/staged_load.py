@@ -18,23 +18,23 @@ schemas' fingerprint, a bounded wait for ``ACCESS EXCLUSIVE`` on the live tables
 transaction spans old and new), the two ``ALTER SCHEMA ... RENAME``, the other roles'
 grants given back, the old schema dropped, the checks again, COMMIT. Until that COMMIT
 the live schema is untouched: a failure, Ctrl-C or kill leaves at most a staging schema,
-which the next restore drops (``drop_leftovers``) under the database lock.
+which the next restore drops (``stage_sessions.drop_leftovers``) under the database
+lock. The sessions themselves are ``stage_sessions.StageSession``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import re
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from lumidb.connection import DatabaseTarget, quote_ident
-from lumidb.restore_checks import check_sql, literal, read_untouchable
+from lumidb.errors import OperationError
+from lumidb.interrupts import Terminated, interrupts_recorded
+from lumidb.restore_checks import bare_table, check_sql, literal, read_untouchable
 from lumidb.schema_contents import lock_wait_error
 from lumidb.stage_filter import (
     PREV_PREFIX,
@@ -46,10 +46,14 @@ from lumidb.stage_filter import (
     Sql,
     StagingFilter,
 )
+from lumidb.stage_sessions import StageSession, drop_schema, failure_message
+
+if TYPE_CHECKING:
+    from lumidb.load import TargetFacts
 
 CHUNK = 1 << 20
 SPLIT_AT = 8 << 20  # a COPY block larger than this is spread over every session
-QUEUE_DEPTH = 8
+WORKERS = 2  # sessions of a staged load (this machine has 2 cores)
 RESTORE_LOCK_SETTING = "LUMIDB_RESTORE_LOCK_TIMEOUT"
 _CHECK_PATH = "SET LOCAL search_path = pg_catalog, pg_temp"
 _SETVAL = b"SELECT pg_catalog.setval("
@@ -69,151 +73,6 @@ class StageOutcome:
 
     rows: dict[str, int]
     notes: list[str] = field(default_factory=list)
-
-
-def stage_obstacle(conn: Any, schema: str) -> str | None:
-    """Why ``schema`` cannot be replaced by a staged load (then: one transaction), or None."""
-    row = conn.execute(
-        """
-        SELECT n.oid,
-               has_database_privilege(current_database(), 'CREATE')
-               AND pg_has_role(n.nspowner, 'USAGE'),
-               EXISTS (SELECT 1 FROM pg_depend d WHERE d.deptype = 'e' AND d.refclassid =
-                       'pg_extension'::regclass AND EXISTS (SELECT 1 FROM pg_extension e
-                       WHERE e.oid = d.refobjid AND e.extnamespace = n.oid)),
-               EXISTS (SELECT 1 FROM pg_default_acl a WHERE a.defaclnamespace = n.oid)
-        FROM pg_namespace n WHERE n.nspname = %s
-        """,
-        (schema,),
-    ).fetchone()
-    if row is None:
-        return "the schema does not exist yet"
-    oid, may_rename, extension, default_acl = row
-    if not may_rename:
-        return "this role may not rename the schema"
-    if extension:
-        return "an extension lives in the schema"
-    if default_acl:
-        return "the schema has default privileges"
-    outside = conn.execute(
-        """
-        SELECT 1 FROM pg_depend d
-        JOIN pg_class c ON d.refclassid = 'pg_class'::regclass AND c.oid = d.refobjid
-        WHERE c.relnamespace = %s AND d.classid = 'pg_rewrite'::regclass
-          AND EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_class v ON v.oid = r.ev_class
-                      WHERE r.oid = d.objid AND v.relnamespace <> %s)
-        UNION ALL
-        SELECT 1 FROM pg_constraint k JOIN pg_class c ON c.oid = k.confrelid
-        WHERE k.contype = 'f' AND c.relnamespace = %s AND k.connamespace <> %s
-        LIMIT 1
-        """,
-        (oid, oid, oid, oid),
-    ).fetchone()
-    if outside is not None:
-        return "objects of other schemas depend on it"
-    return None
-
-
-def drop_leftovers(conn: Any, lock_timeout: float) -> list[str]:
-    """Drop the staging and old schemas a killed or failed staged restore left behind."""
-    import psycopg
-
-    names = [
-        str(r[0])
-        for r in conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s OR nspname LIKE %s",
-            (STAGE_PREFIX.replace("_", "\\_") + "%", PREV_PREFIX.replace("_", "\\_") + "%"),
-        ).fetchall()
-    ]
-    dropped = []
-    for name in names:
-        try:
-            with conn.transaction():
-                conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout * 1000)}")
-                conn.execute("SET LOCAL client_min_messages = warning")
-                conn.execute(f"DROP SCHEMA {quote_ident(name)} CASCADE")
-        except psycopg.Error:
-            continue
-        dropped.append(name)
-    return dropped
-
-
-class _Worker:
-    """One session of the load, fed jobs by the reading thread."""
-
-    def __init__(self, target: DatabaseTarget, application_name: str) -> None:
-        import psycopg
-
-        self.conn = psycopg.connect(autocommit=True, **target.conninfo_params(application_name))
-        self.jobs: queue.Queue[Callable[[], object] | None] = queue.Queue(QUEUE_DEPTH)
-        self.error: BaseException | None = None
-        self.loaded = 0  # bytes of COPY data sent, to balance the sessions
-        self._copy_cm: Any = None
-        self._copy: Any = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            if self.error is None:
-                try:
-                    job()
-                except BaseException as exc:
-                    self.error = exc
-
-    def submit(self, job: Callable[[], object]) -> None:
-        # Polled, not a blocking put: Ctrl-C then SIGTERM at once inside a Condition
-        # wait can leave its lock broken ("release unlocked lock").
-        while True:
-            try:
-                self.jobs.put_nowait(job)
-                return
-            except queue.Full:
-                time.sleep(0.002)
-
-    def execute(self, sql: bytes | str) -> None:
-        self.submit(lambda: self.conn.execute(sql.encode() if isinstance(sql, str) else sql))
-
-    def begin_copy(self, sql: str) -> None:
-        def go() -> None:
-            self._copy_cm = self.conn.cursor().copy(sql.encode())
-            self._copy = self._copy_cm.__enter__()
-
-        self.submit(go)
-
-    def write(self, data: bytes) -> None:
-        self.loaded += len(data)
-        self.submit(lambda: self._copy.write(data))
-
-    def end_copy(self) -> None:
-        def go() -> None:
-            cm, self._copy_cm, self._copy = self._copy_cm, None, None
-            cm.__exit__(None, None, None)
-
-        self.submit(go)
-
-    def wait(self) -> None:
-        """Until every job so far ran; raises the first error of this session."""
-        done: list[bool] = []
-        self.submit(lambda: done.append(True))
-        while not done and self.error is None and self.thread.is_alive():
-            time.sleep(0.002)
-        if self.error is not None:
-            raise self.error
-
-    def close(self) -> None:
-        """End the session (its open transaction rolls back), also in the middle of a job."""
-        if self.thread.is_alive():
-            with contextlib.suppress(Exception):
-                self.conn.cancel_safe(timeout=2)
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    self.jobs.get_nowait()
-            with contextlib.suppress(queue.Full):
-                self.jobs.put(None, timeout=2)
-            self.thread.join(5)
-        with contextlib.suppress(Exception):
-            self.conn.close()
 
 
 class StagedLoad:
@@ -242,12 +101,12 @@ class StagedLoad:
         self.count = max(1, workers)
         self.lock_timeout = lock_timeout
         self.application_name = application_name
-        self.workers: list[_Worker] = []
+        self.workers: list[StageSession] = []
         self.settings: list[bytes] = []
         self.post: list[bytes] = []
         self.weights: dict[str, int] = {}
         self.phase = "pre"
-        self._copy_on: list[_Worker] = []
+        self._copy_on: list[StageSession] = []
         self._carry = b""
         self._block = 0
         self._split = False
@@ -256,14 +115,14 @@ class StagedLoad:
 
     # --- the phases ---
 
-    def _begin(self, worker: _Worker) -> None:
+    def _begin(self, worker: StageSession) -> None:
         worker.execute(
             b"BEGIN; SET client_min_messages = warning; "
             + f"SET lock_timeout = {int(self.lock_timeout * 1000)}; ".encode()
             + b" ".join(self.settings)
         )
 
-    def _commit(self, workers: Iterable[_Worker]) -> None:
+    def _commit(self, workers: Iterable[StageSession]) -> None:
         """Check and commit each session's transaction; raises the first failure."""
         check = (_CHECK_PATH + ";\n" + check_sql(self.untouchable_stage, self.stage, None)).encode()
         chosen = list(workers)
@@ -272,7 +131,7 @@ class StagedLoad:
         for worker in chosen:
             worker.wait()
 
-    def _create_stage(self, first: _Worker) -> None:
+    def _create_stage(self, first: StageSession) -> None:
         row = self.conn.execute(
             """
             SELECT pg_get_userbyid(n.nspowner), obj_description(n.oid, 'pg_namespace'),
@@ -298,7 +157,7 @@ class StagedLoad:
     def run(self, source: IO[bytes]) -> StageOutcome:
         """Load ``source`` into the staging schema (committed, invisible to the application)."""
         for _ in range(self.count):
-            self.workers.append(_Worker(self.target, self.application_name))
+            self.workers.append(StageSession(self.target, self.application_name))
         self._create_stage(self.workers[0])
         pending: list[bytes] = []
         while chunk := source.read(CHUNK):
@@ -503,22 +362,93 @@ def _bare(name: bytes) -> str:
     return unquote_ident(parts[-1]) if parts else ""
 
 
-def failure_message(exc: BaseException) -> str:
-    """The first line of a server error, without psycopg's decoration."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def new_stage_name() -> str:
     return STAGE_PREFIX + secrets.token_hex(6)
 
 
-def drop_schema(conn: Any, name: str) -> None:
-    """Drop a staging schema after a failure (best effort: the next restore drops it too)."""
-    with contextlib.suppress(Exception):
-        if conn.info.transaction_status != 0:
-            conn.rollback()
-        with conn.transaction():
-            conn.execute("SET LOCAL lock_timeout = 5000")
-            conn.execute("SET LOCAL client_min_messages = warning")
-            conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
+def load_staged(
+    source: AbstractContextManager[tuple[IO[bytes], Callable[[], str | None]]],
+    target: DatabaseTarget,
+    conn: Any,
+    facts: TargetFacts,
+    expected: dict[str, int] | None,
+    *,
+    lock_timeout: float,
+    application_name: str,
+    before_change: Callable[[], object] | None,
+) -> StageOutcome:
+    """Load ``source`` (SQL: ``load._sql_source``) into a staging schema and swap it in.
+
+    Raises ``NotStageable`` (before the live schema changed), ``RefusedBackup`` or
+    ``OperationError``; whatever happens, the sessions end and the staging schema goes.
+    """
+    import secrets
+
+    import psycopg
+
+    from lumidb.grants import reapply_sql
+
+    stage = new_stage_name()
+    dump_filter = StagingFilter(
+        known_settings=facts.settings,
+        existing_schemas=facts.schemas | {target.schema},
+        target_schema=target.schema,
+        stage_schema=stage,
+    )
+    swapped = False
+    load = StagedLoad(
+        target,
+        conn,
+        dump_filter,
+        workers=WORKERS,
+        lock_timeout=lock_timeout,
+        application_name=application_name,
+    )
+    try:
+        problem: str | None = None
+        with source as (stream, source_failure):
+            try:
+                load.run(stream)
+            except (OSError, EOFError) as exc:
+                problem = f"cannot read the backup: {exc}"
+            except Exception as exc:
+                if not type(exc).__module__.startswith("zstandard"):
+                    raise
+                problem = f"cannot read the backup: {exc}"
+            problem = problem or source_failure()
+        if problem is None and not dump_filter.complete:
+            problem = "the backup ends before pg_dump's closing line (a truncated file?)"
+        if problem is None and not dump_filter.at_rest:
+            problem = "the backup ends inside a statement (a truncated file?)"
+        if problem is not None:
+            raise OperationError(f"restore failed and was rolled back; nothing changed: {problem}")
+        load.finish()
+        load.close()
+        if before_change is not None:
+            before_change()
+        rows = (
+            None
+            if expected is None
+            else {bare_table(str(k), target.schema): int(v) for k, v in expected.items()}
+        )
+        load.swap(reapply_sql(facts.grants, tag=f"lumidb_grants_{secrets.token_hex(8)}"), rows)
+        swapped = True
+    except psycopg.Error as exc:
+        raise OperationError(
+            f"restore failed and was rolled back; nothing changed: {failure_message(exc)}"
+        ) from None
+    finally:
+        # A second signal can come before the cleanup began (Ctrl-C, then SIGTERM): the
+        # cleanup runs all the same, and the interrupt is raised once it is done.
+        cleaned = False
+        while not cleaned:
+            try:
+                with interrupts_recorded():
+                    load.close()
+                    if not swapped:
+                        drop_schema(conn, stage)
+                    cleaned = True
+            except (KeyboardInterrupt, Terminated):
+                if cleaned:
+                    raise
+    return StageOutcome(rows=dict(dump_filter.rows), notes=list(dump_filter.notes))

@@ -100,3 +100,16 @@ def refuse_on_production(record: EnvironmentRecord, action: str, *, hint: str) -
         raise RefusedError(
             f"{action} is for development and test databases only, and {where}", hint=hint
         )
+
+
+class DriverSQL:
+    """A SQLAlchemy connection seen as the psycopg-style ``execute(sql, params)`` the guard
+    uses, so a command reads and records the environment on its one working session."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
+        if params is None:
+            return self._conn.exec_driver_sql(sql)
+        return self._conn.exec_driver_sql(sql, params)

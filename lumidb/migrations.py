@@ -219,19 +219,6 @@ def sa_connection(target: DatabaseTarget, purpose: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-class DriverSQL:
-    """A SQLAlchemy connection seen as the psycopg-style ``execute(sql, params)`` the guard
-    uses, so a command reads and records the environment on its one working session."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, params: tuple[Any, ...] | None = None) -> Any:
-        if params is None:
-            return self._conn.exec_driver_sql(sql)
-        return self._conn.exec_driver_sql(sql, params)
-
-
 def current_heads(conn: Connection) -> tuple[str, ...]:
     """The revisions recorded in ``alembic_version`` (empty: none)."""
     from alembic.runtime.migration import MigrationContext
@@ -387,7 +374,7 @@ def deploy_locked(target: DatabaseTarget, *, environment: Environment | None) ->
         refuse_unadopted(conn, target)
         applied = upgrade(conn, target)
         current = current_heads(conn)
-        on_session = DriverSQL(conn)  # the environment record on the same session
+        on_session = guard.DriverSQL(conn)  # the environment record on the same session
         if environment is None:
             before = after = guard.read_environment(on_session)
         else:
@@ -420,7 +407,7 @@ def recover_emptied_history(
     revision = schema_drift.matching_revision(conn, target.schema, script_directory())
     if revision is None:
         return None
-    record = guard.environment_record(DriverSQL(conn), environment)
+    record = guard.environment_record(guard.DriverSQL(conn), environment)
     if record.is_production:
         raise RefusedError(
             f"{target.dbname}'s alembic_version table is empty (emptied by a TRUNCATE?) and its "

@@ -27,6 +27,7 @@ from lumidb.errors import OperationError, UsageError
 from lumidb.formats import format_time
 from lumidb.guard import RECORD_SCHEMA
 from lumidb.interrupts import Terminated, sigterm_raises
+from lumidb.restore_checks import bare_table
 from lumidb.retention import SafetyRetention, latest_good_backup
 from lumidb.timespec import age_seconds
 
@@ -372,7 +373,8 @@ def restore(
         safety_backup=safety,
         undo_command=undo,
         duration_seconds=round(time.monotonic() - started, 3),
-        rows=loaded.rows,
+        # keyed as in the manifest: the bare table name (``users``, ``order items``)
+        rows={bare_table(name, target.schema): n for name, n in loaded.rows.items()},
         terminated=terminated,
         jobs=plan.jobs,
         revision=plan.source_revision,

@@ -126,7 +126,7 @@ def test_round_trip_plain_zstd_with_undo(cli: Cli, db: DatabaseTarget, backups: 
     assert environment_row(db) == record
     doc = run.json()
     assert doc["kind"] == "restore_result"
-    assert doc["rows"]["public.users"] == 5
+    assert doc["rows"]["users"] == 5
     assert doc["safety_backup"] and "/safety/" in doc["safety_backup"]
     assert doc["undo_command"] == f"lumidb restore-latest --file {doc['safety_backup']}"
     assert "restore " in run.stderr  # the plan, on stderr with --json

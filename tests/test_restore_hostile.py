@@ -203,7 +203,7 @@ def test_quoted_names_and_sql_looking_rows_round_trip(
     cli.setenv("LUMIDB_BACKUP_DIR", str(folder))
     run = cli("restore-latest", "--yes", "--no-safety-backup", "--json")
     assert run.exit_code == 0, run.stderr
-    assert run.json()["rows"]["public.order items"] == 4
+    assert run.json()["rows"]["order items"] == 4
     assert snapshot(db) == expected
 
 

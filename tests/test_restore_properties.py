@@ -99,7 +99,7 @@ def test_generated_tables_round_trip(
         sql(db, f"DELETE FROM {qualified}")
         options = RestoreOptions(backup_dir=folder, file=Path(result.path), safety_backup=False)
         restored = restore(db, plan_restore(db, options, now=utc_now()), options, now=utc_now())
-        assert restored.rows[f"public.{table}"] == len(rows)
+        assert restored.rows[table] == len(rows)
         assert snapshot(db) == expected
     finally:
         sql(db, f"DROP TABLE IF EXISTS {qualified}")

@@ -30,6 +30,12 @@ class Fresh:
     def __call__(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return run_installed(*args, env=clean_env(**env), cwd=self.cwd, timeout=180)
 
+    def set_up(self) -> None:
+        """Day one done, whichever test of the module runs first (pytest -n splits them)."""
+        if not (self.folder / ".lumidb").exists():
+            run = self("setup")
+            assert run.returncode == 0, run.stderr
+
 
 @pytest.fixture(scope="module")
 def fresh() -> Iterator[Fresh]:
@@ -106,6 +112,7 @@ def test_first_command_gives_a_migrated_local_database(fresh: Fresh) -> None:
 
 
 def test_backup_from_the_subfolder_goes_to_the_roots_backups(fresh: Fresh) -> None:
+    fresh.set_up()
     run = fresh("backup")
     assert run.returncode == 0, run.stderr
     assert [p.parent for p in (fresh.folder / "backups").glob("lumiai-*.sql.zst")] == [
@@ -116,12 +123,14 @@ def test_backup_from_the_subfolder_goes_to_the_roots_backups(fresh: Fresh) -> No
 
 
 def test_doctor_is_green_on_the_embedded_default(fresh: Fresh) -> None:
+    fresh.set_up()
     run = fresh("doctor")
     assert run.returncode == 0, run.stdout
     assert "the local server" in run.stdout
 
 
 def test_status_stop_start(fresh: Fresh) -> None:
+    fresh.set_up()
     status = json.loads(fresh("server", "status", "--json").stdout)
     assert (
         status["kind"] == "server_status"
@@ -143,6 +152,7 @@ def test_status_stop_start(fresh: Fresh) -> None:
 
 
 def test_start_on_a_taken_port_says_why_and_how_to_pick_another(fresh: Fresh) -> None:
+    fresh.set_up()
     state = fresh.folder / ".lumidb" / "server.json"
     port = json.loads(state.read_text())["port"]
     assert fresh("server", "stop").returncode == 0

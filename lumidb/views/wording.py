@@ -31,9 +31,7 @@ def format_text(format: str, compression: str) -> str:
 
 
 def rows_text(row_counts: dict[str, int]) -> str:
-    shown = {
-        k: v for k, v in row_counts.items() if k.rsplit(".", 1)[-1].strip('"') not in _BOOKKEEPING
-    }
+    shown = {k: v for k, v in row_counts.items() if k not in _BOOKKEEPING}  # bare names
     return f"{sum(shown.values())} rows in {len(shown)} tables"
 
 

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 SPLIT_AT = 8 << 20  # a COPY block larger than this is spread over every session
 WORKERS = 2  # sessions of a staged load (this machine has 2 cores)
+SMALL_LOAD = 16 << 20  # less COPY data than this: keys, indexes and the rest in one step
 RESTORE_LOCK_SETTING = "LUMIDB_RESTORE_LOCK_TIMEOUT"
 _CHECK_PATH = "SET LOCAL search_path = pg_catalog, pg_temp"
 _SETVAL = b"SELECT pg_catalog.setval("
@@ -112,20 +113,28 @@ class StagedLoad:
         self._split = False
         self._table = ""
         self._copy_sql = ""
+        self._open: set[int] = set()  # the sessions in a transaction now
 
     # --- the phases ---
 
     def _begin(self, worker: StageSession) -> None:
+        self._open.add(id(worker))
         worker.execute(
             b"BEGIN; SET client_min_messages = warning; "
             + f"SET lock_timeout = {int(self.lock_timeout * 1000)}; ".encode()
             + b" ".join(self.settings)
         )
 
+    def _ensure(self, worker: StageSession) -> None:
+        """A transaction open on ``worker`` (sessions idle in a phase open none)."""
+        if id(worker) not in self._open:
+            self._begin(worker)
+
     def _commit(self, workers: Iterable[StageSession]) -> None:
         """Check and commit each session's transaction; raises the first failure."""
         check = (_CHECK_PATH + ";\n" + check_sql(self.untouchable_stage, self.stage, None)).encode()
-        chosen = list(workers)
+        chosen = [worker for worker in workers if id(worker) in self._open]
+        self._open -= {id(worker) for worker in chosen}
         for worker in chosen:
             worker.execute(check + b"COMMIT;")
         for worker in chosen:
@@ -188,8 +197,6 @@ class StagedLoad:
                 if self.phase == "pre":
                     self._flush(pending)
                     self._commit(self.workers[:1])
-                    for worker in self.workers:
-                        self._begin(worker)
                     self.phase = "data"
                 elif any(not text.startswith(_SETVAL) for text in self.post):
                     self._between_copies()
@@ -211,11 +218,10 @@ class StagedLoad:
         first.execute(b"\n".join(self.post))
         self.post = []
         self._commit([first])
-        for worker in self.workers:
-            self._begin(worker)
 
     def _start_copy(self, event: CopyStart) -> None:
         primary = min(self.workers, key=lambda w: w.loaded)
+        self._ensure(primary)
         primary.begin_copy(event.sql)
         self._copy_on = [primary]
         self._carry = b""
@@ -238,6 +244,7 @@ class StagedLoad:
             self._split = True
             for worker in self.workers:
                 if worker is not primary:
+                    self._ensure(worker)
                     worker.begin_copy(self._copy_sql)
                     self._copy_on.append(worker)
             return
@@ -260,7 +267,10 @@ class StagedLoad:
 
     def finish(self) -> None:
         """Commit the data, then build keys, indexes, the rest and the foreign keys."""
-        self._commit(self.workers[:1] if self.phase == "pre" else self.workers)
+        self._commit(self.workers)
+        if sum(self.weights.values()) < SMALL_LOAD:
+            self._serial(self.post)  # one step: a small load gains nothing from more
+            return
         keys: dict[str, list[bytes]] = {}
         validate: dict[str, list[bytes]] = {}
         serial: list[bytes] = []
@@ -283,12 +293,15 @@ class StagedLoad:
                 continue
             serial.append(text)
         self._spread(keys)
-        if serial:
+        self._serial(serial)
+        self._spread(validate)
+
+    def _serial(self, statements: list[bytes]) -> None:
+        if statements:
             first = self.workers[0]
             self._begin(first)
-            first.execute(b"\n".join(serial))
+            first.execute(b"\n".join(statements))
             self._commit([first])
-        self._spread(validate)
 
     def _spread(self, groups: dict[str, list[bytes]]) -> None:
         """Each table's statements in one session, the largest tables first, balanced by size."""

@@ -13,6 +13,7 @@ The ``lumidb`` schema (the environment record) is never touched; scratch restore
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -260,9 +261,23 @@ def _behind_head(revision: str | None) -> bool:
     """True when ``revision`` is one this lumidb knows and is not its head."""
     if revision is None or not _revision_known(revision):
         return False
-    from lumidb.migrations import script_directory
+    return set(revision.split(",")) != _heads()
 
-    return set(revision.split(",")) != set(script_directory().get_heads())
+
+_DOWN_LINE = re.compile(r"^down_revision\b[^=\n]*=\s*(.+)$", re.MULTILINE)
+
+
+def _heads() -> set[str]:
+    """The head revisions, read from the revision files as ``known_revision_ids`` reads them
+    (building Alembic's ``ScriptDirectory`` imports every revision: ~0.5 s of a restore)."""
+    from lumidb.migrations import MIGRATIONS_DIR, known_revision_ids
+
+    below: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        match = _DOWN_LINE.search(path.read_text(encoding="utf-8"))
+        if match:
+            below.update(re.findall(r"[\"']([^\"']+)[\"']", match.group(1)))
+    return set(known_revision_ids()) - below
 
 
 def _revision_known(revision: str) -> bool:
@@ -307,10 +322,20 @@ def restore(
             say(f"ended session {line}")
         safety: str | None = None
         undo: str | None = None
-        if plan.safety_backup:
-            taken = _safety_backup(target, options, now, conn)
+        # The safety backup is taken while the staged load runs beside the live schema;
+        # the load waits for it before it changes anything (before_change).
+        taking = (
+            _Meanwhile(lambda: _safety_backup(target, options, now)) if plan.safety_backup else None
+        )
+
+        def safety_taken() -> None:
+            nonlocal safety, undo
+            if taking is None or safety is not None:
+                return
+            taken = taking.result()
             safety, undo = taken.path, taken.undo_command
             say(f"safety backup: {safety} (undo with: {undo})")
+
         try:
             loaded = load_backup(
                 entry,
@@ -321,8 +346,12 @@ def restore(
                 jobs=plan.jobs,
                 lock_timeout=options.restore_lock_timeout,
                 application_name=APPLICATION_NAME,
+                staged=True,
+                before_change=safety_taken,
             )
         except OperationError as exc:
+            if taking is not None and safety is None:
+                taking.wait()  # the load failed first: let the safety backup finish cleanly
             if plan.jobs is not None and undo is not None:
                 raise OperationError(
                     f"{exc.message}; a parallel restore is not one transaction, so the "
@@ -356,9 +385,36 @@ def restore(
     )
 
 
-def _safety_backup(
-    target: DatabaseTarget, options: RestoreOptions, now: datetime, conn: Any
-) -> SafetyBackup:
+class _Meanwhile:
+    """A call run in a thread of its own; ``result`` waits for it and returns or raises."""
+
+    def __init__(self, call: Callable[[], SafetyBackup]) -> None:
+        import threading
+
+        self._call = call
+        self._value: SafetyBackup | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> SafetyBackup:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetime) -> SafetyBackup:
     from lumidb.backup import take_safety_backup
 
     return take_safety_backup(
@@ -368,5 +424,4 @@ def _safety_backup(
         environment=options.environment.value,
         retention=options.safety_retention,
         now=now,
-        conn=conn,
     )

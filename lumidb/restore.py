@@ -260,9 +260,9 @@ def _behind_head(revision: str | None) -> bool:
     """True when ``revision`` is one this lumidb knows and is not its head."""
     if revision is None or not _revision_known(revision):
         return False
-    from lumidb.migrations import script_directory
+    from lumidb.migrations import head_revision_ids
 
-    return set(revision.split(",")) != set(script_directory().get_heads())
+    return set(revision.split(",")) != head_revision_ids()
 
 
 def _revision_known(revision: str) -> bool:
@@ -307,10 +307,20 @@ def restore(
             say(f"ended session {line}")
         safety: str | None = None
         undo: str | None = None
-        if plan.safety_backup:
-            taken = _safety_backup(target, options, now, conn)
+        # The safety backup is taken while the staged load runs beside the live schema;
+        # the load waits for it before it changes anything (before_change).
+        taking = (
+            _Meanwhile(lambda: _safety_backup(target, options, now)) if plan.safety_backup else None
+        )
+
+        def safety_taken() -> None:
+            nonlocal safety, undo
+            if taking is None or safety is not None:
+                return
+            taken = taking.result()
             safety, undo = taken.path, taken.undo_command
             say(f"safety backup: {safety} (undo with: {undo})")
+
         try:
             loaded = load_backup(
                 entry,
@@ -321,8 +331,12 @@ def restore(
                 jobs=plan.jobs,
                 lock_timeout=options.restore_lock_timeout,
                 application_name=APPLICATION_NAME,
+                staged=True,
+                before_change=safety_taken,
             )
         except OperationError as exc:
+            if taking is not None and safety is None:
+                taking.wait()  # the load failed first: let the safety backup finish cleanly
             if plan.jobs is not None and undo is not None:
                 raise OperationError(
                     f"{exc.message}; a parallel restore is not one transaction, so the "
@@ -356,9 +370,36 @@ def restore(
     )
 
 
-def _safety_backup(
-    target: DatabaseTarget, options: RestoreOptions, now: datetime, conn: Any
-) -> SafetyBackup:
+class _Meanwhile:
+    """A call run in a thread of its own; ``result`` waits for it and returns or raises."""
+
+    def __init__(self, call: Callable[[], SafetyBackup]) -> None:
+        import threading
+
+        self._call = call
+        self._value: SafetyBackup | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as exc:
+            self._error = exc
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> SafetyBackup:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
+
+
+def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetime) -> SafetyBackup:
     from lumidb.backup import take_safety_backup
 
     return take_safety_backup(
@@ -368,5 +409,4 @@ def _safety_backup(
         environment=options.environment.value,
         retention=options.safety_retention,
         now=now,
-        conn=conn,
     )

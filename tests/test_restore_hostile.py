@@ -335,10 +335,12 @@ def test_jobs_checks_the_archive_before_the_parallel_run(
     assert sql(db, "SELECT count(*) FROM other.t") == [(0,)]
 
 
-def test_ctrl_c_after_commit_waits_for_psql_and_tells_the_truth(
+def test_ctrl_c_and_sigterm_while_the_staged_load_builds_indexes_roll_back(
     db: DatabaseTarget, tmp_path: Path
 ) -> None:
-    """Finding 11 and 10: once COMMIT is sent, an interrupt waits for psql (and the lock too)."""
+    """Findings 11 and 10, staged: the data is committed into the staging schema, but only
+    the swap's COMMIT changes the live schema; an interrupt before it leaves nothing behind
+    (no staging schema, no session of lumidb's)."""
     folder = tmp_path / "backups"
     sql(
         db,
@@ -349,8 +351,8 @@ def test_ctrl_c_after_commit_waits_for_psql_and_tells_the_truth(
         """,
     )
     backup(db, folder)
-    expected = snapshot(db)
     sql(db, "DELETE FROM users WHERE id <> 'u1'")
+    before = snapshot(db)
     env = clean_env(DATABASE_URL=url_of(db), LUMIDB_BACKUP_DIR=str(folder))
     proc = subprocess.Popen(
         [LUMIDB, "restore-latest", "--yes", "--no-safety-backup"],
@@ -373,19 +375,19 @@ def test_ctrl_c_after_commit_waits_for_psql_and_tells_the_truth(
             time.sleep(0.002)
     if not late:
         proc.communicate(timeout=60)
-        pytest.skip("the restore was too fast to interrupt after COMMIT here")
+        pytest.skip("the restore was too fast to interrupt while it built indexes here")
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=60)
     left = sql(
         db,
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'lumidb restore%%'",
+        "SELECT state, query FROM pg_stat_activity WHERE application_name LIKE 'lumidb restore%%'",
     )
-    assert left == [(0,)], "psql outlived lumidb (and its lock)"
-    assert proc.returncode == 0, stderr
-    assert b"after COMMIT was sent" in stderr and b"committed" in stderr
-    assert b"rolled back" not in stderr
-    assert snapshot(db) == expected
+    assert left == [], f"a session outlived lumidb (and its lock): {left} {stderr!r}"
+    assert proc.returncode == 1, stderr
+    assert b"interrupted" in stderr and b"unchanged" in stderr
+    assert snapshot(db) == before
+    assert sql(db, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'lumidb\\_%%'") == []
 
 
 # --- the filter alone ---------------------------------------------------------------

@@ -34,26 +34,3 @@ def sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-@contextmanager
-def interrupts_recorded() -> Iterator[None]:
-    """While the block (a cleanup) runs, Ctrl-C and SIGTERM wait; afterwards they raise."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    seen: list[int] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        seen.append(signum)
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-    if signal.SIGINT in seen:
-        raise KeyboardInterrupt
-    if signal.SIGTERM in seen:
-        raise Terminated

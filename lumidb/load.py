@@ -101,52 +101,20 @@ def load_backup(
     jobs: int | None,
     lock_timeout: float,
     application_name: str,
-    staged: bool = False,
-    before_change: Callable[[], object] | None = None,
 ) -> Loaded:
     """Replace ``target``'s schema with the backup; ``conn`` is an open session on ``target``.
-
-    ``staged``: load beside the live schema over parallel sessions and swap
-    (``staged_load``) where the schema allows it, else in one transaction.
-    ``before_change`` runs once, before the live schema changes (``restore`` waits there
-    for the safety backup it takes meanwhile).
 
     The children (``psql``, ``pg_restore``) connect as ``application_name`` and wait at
     most ``lock_timeout`` seconds for a lock. Raises ``OperationError`` (nothing
     changed, except after a failed ``--jobs`` load) or ``RefusedBackup``.
     """
-    notes: list[str] = []
-    if staged:
-        from lumidb.stage_sessions import drop_leftovers, stage_obstacle
-
-        drop_leftovers(conn, lock_timeout)
     facts = read_target_facts(conn, target.schema)
     expected = entry.manifest.row_counts if entry.manifest else None
-    if staged and jobs is None and stage_obstacle(conn, target.schema) is None:
-        from lumidb.stage_filter import NotStageable
-        from lumidb.staged_load import load_staged
-
-        try:
-            staged_result = load_staged(
-                _sql_source(entry, pg_bin_dir),
-                target,
-                conn,
-                facts,
-                expected,
-                lock_timeout=lock_timeout,
-                application_name=application_name,
-                before_change=before_change,
-            )
-            return Loaded(rows=staged_result.rows, notes=staged_result.notes)
-        except NotStageable as exc:
-            notes.append(f"loaded in one transaction, not staged: {exc}")
-    if before_change is not None:
-        before_change()
     if jobs is not None:
         from lumidb import backup_store
 
         with backup_store.local_copy(entry) as local:  # one download, checked, then loaded
-            notes += _check_archive(local, target, facts, pg_bin_dir)
+            notes = _check_archive(local, target, facts, pg_bin_dir)
             _parallel_restore(
                 local,
                 target,
@@ -177,7 +145,7 @@ def load_backup(
             lock_timeout=lock_timeout,
             application_name=application_name,
         )
-    notes += list(dump_filter.notes) + ([late] if late else [])
+    notes = list(dump_filter.notes) + ([late] if late else [])
     return Loaded(rows=dict(dump_filter.rows), notes=notes)
 
 

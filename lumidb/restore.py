@@ -307,20 +307,10 @@ def restore(
             say(f"ended session {line}")
         safety: str | None = None
         undo: str | None = None
-        # The safety backup is taken while the staged load runs beside the live schema;
-        # the load waits for it before it changes anything (before_change).
-        taking = (
-            _Meanwhile(lambda: _safety_backup(target, options, now)) if plan.safety_backup else None
-        )
-
-        def safety_taken() -> None:
-            nonlocal safety, undo
-            if taking is None or safety is not None:
-                return
-            taken = taking.result()
+        if plan.safety_backup:
+            taken = _safety_backup(target, options, now, conn)
             safety, undo = taken.path, taken.undo_command
             say(f"safety backup: {safety} (undo with: {undo})")
-
         try:
             loaded = load_backup(
                 entry,
@@ -331,12 +321,8 @@ def restore(
                 jobs=plan.jobs,
                 lock_timeout=options.restore_lock_timeout,
                 application_name=APPLICATION_NAME,
-                staged=True,
-                before_change=safety_taken,
             )
         except OperationError as exc:
-            if taking is not None and safety is None:
-                taking.wait()  # the load failed first: let the safety backup finish cleanly
             if plan.jobs is not None and undo is not None:
                 raise OperationError(
                     f"{exc.message}; a parallel restore is not one transaction, so the "
@@ -370,36 +356,9 @@ def restore(
     )
 
 
-class _Meanwhile:
-    """A call run in a thread of its own; ``result`` waits for it and returns or raises."""
-
-    def __init__(self, call: Callable[[], SafetyBackup]) -> None:
-        import threading
-
-        self._call = call
-        self._value: SafetyBackup | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._value = self._call()
-        except BaseException as exc:
-            self._error = exc
-
-    def wait(self) -> None:
-        self._thread.join()
-
-    def result(self) -> SafetyBackup:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
-
-
-def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetime) -> SafetyBackup:
+def _safety_backup(
+    target: DatabaseTarget, options: RestoreOptions, now: datetime, conn: Any
+) -> SafetyBackup:
     from lumidb.backup import take_safety_backup
 
     return take_safety_backup(
@@ -409,4 +368,5 @@ def _safety_backup(target: DatabaseTarget, options: RestoreOptions, now: datetim
         environment=options.environment.value,
         retention=options.safety_retention,
         now=now,
+        conn=conn,
     )

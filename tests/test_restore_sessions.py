@@ -79,10 +79,9 @@ def test_default_restore_opens_few_sessions(
     cli.use(db)
     run = cli("restore-latest", "--yes")
     assert run.exit_code == 0, run.stderr
-    # restore-latest: the plan's session, the lock's, the working session and the staged
-    # load's two. The safety backup: its own session and pg_dump (its session goes once
-    # it takes conn=).
-    assert sessions_since(logins) == Counter({"lumidb restore-latest": 5, "lumidb backup": 2})
+    # restore-latest: the plan's session, the lock's, the working session, psql. The
+    # safety backup runs on the working session; pg_dump is its one session of its own.
+    assert sessions_since(logins) == Counter({"lumidb restore-latest": 4, "lumidb backup": 1})
 
 
 def test_deploy_opens_the_locks_session_and_one_working_session(
@@ -198,8 +197,7 @@ def test_no_password_in_any_argv(db: DatabaseTarget, tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert APP_PASSWORD.encode() not in out + err
     assert argv.leaks == []
-    # The staged load reads a custom archive through pg_restore; nothing runs psql.
-    for program in ("pg_restore", "pg_dump"):
+    for program in ("psql", "pg_dump"):
         assert argv.saw(lambda line, p=program: f"/{p} " in line), program
 
 

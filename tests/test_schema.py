@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 from conftest import Cli
 
-from lumidb import catalog, migrations
+from lumidb import catalog, migrations, revision_files
 from lumidb.connection import DatabaseTarget, connect
 
 TS = "timestamp(3) without time zone"
@@ -185,11 +185,11 @@ def test_single_head() -> None:
 
 def test_known_revision_ids_match_alembic() -> None:
     script = migrations.script_directory()
-    assert migrations.known_revision_ids() == {s.revision for s in script.walk_revisions()}
+    assert revision_files.known_revision_ids() == {s.revision for s in script.walk_revisions()}
 
 
 def test_head_revision_ids_match_alembic() -> None:
-    assert migrations.head_revision_ids() == set(migrations.script_directory().get_heads())
+    assert revision_files.head_revision_ids() == set(migrations.script_directory().get_heads())
 
 
 _REVISION_FILE = """
@@ -229,8 +229,10 @@ def test_revision_graph_matches_alembic_on_branches_and_merges(tmp_path: Path) -
             _REVISION_FILE.format(revision=revision, down=down)
         )
     script = ScriptDirectory(str(tmp_path))
-    assert migrations.head_revision_ids(versions) == set(script.get_heads()) == {"c1", "d1"}
-    assert migrations.known_revision_ids(versions) == {s.revision for s in script.walk_revisions()}
+    assert revision_files.head_revision_ids(versions) == set(script.get_heads()) == {"c1", "d1"}
+    assert revision_files.known_revision_ids(versions) == {
+        s.revision for s in script.walk_revisions()
+    }
 
 
 def test_models_insert_uuid_and_updated_at(db: DatabaseTarget) -> None:

@@ -13,13 +13,14 @@ path typed in a shell is); one written in the root's ``.env`` is relative to the
 
 from __future__ import annotations
 
+import copy
+import math
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lumidb.errors import UsageError
 
@@ -52,41 +53,178 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-class Settings(BaseSettings):
-    """Every setting lumidb reads, with the variable that sets it."""
+class Secret:
+    """A value that is never shown: ``str`` and ``repr`` mask it (pydantic's ``SecretStr``)."""
 
-    model_config = SettingsConfigDict(
-        env_file=ENV_FILE,
-        env_file_encoding="utf-8",
-        extra="ignore",
-        populate_by_name=True,
-    )
+    __slots__ = ("_value",)
 
-    database_url: SecretStr | None = Field(default=None, validation_alias="DATABASE_URL")
-    direct_url: SecretStr | None = Field(default=None, validation_alias="DIRECT_URL")
-    node_env: str | None = Field(default=None, validation_alias="NODE_ENV")
-    lumidb_env: str | None = Field(default=None, validation_alias="LUMIDB_ENV")
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class _Invalid(ValueError):
+    """A setting's value that cannot be used; its text completes "invalid setting NAME: "."""
+
+
+def _text(value: str) -> str | None:
+    return None if not value.strip() else value
+
+
+def _secret(value: str) -> Secret | None:
+    return None if not value.strip() else Secret(value)
+
+
+def _path(value: str) -> Path:
+    return Path(value)
+
+
+def _location(value: str) -> Path | str:
+    """A folder (``Path``) or a checked ``s3://bucket/prefix`` URL (``str``)."""
+    from lumidb.storage.location import parse_location
+
+    try:
+        return parse_location(value)
+    except UsageError as exc:
+        raise UsageError(f"LUMIDB_BACKUP_DIR: {exc.message}", hint=exc.hint) from None
+
+
+def _integer(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = float(value) if value.strip() else math.nan
+        except ValueError:
+            number = math.nan
+        if math.isnan(number) or not number.is_integer():
+            raise _Invalid("Input should be a valid integer, unable to parse string as an integer")
+        if number < minimum:
+            raise _Invalid(f"Input should be greater than or equal to {minimum}")
+        return int(number)
+
+    return parse
+
+
+def _number(minimum: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise _Invalid(
+                "Input should be a valid number, unable to parse string as a number"
+            ) from None
+        if not number >= minimum:  # NaN too
+            raise _Invalid(f"Input should be greater than or equal to {minimum:g}")
+        return number
+
+    return parse
+
+
+@dataclass(frozen=True)
+class _Field:
+    attribute: str
+    variable: str
+    parse: Callable[[str], Any]
+
+
+# Every setting: its attribute, the variable that sets it, how its text is read. The
+# defaults are the class attributes of ``Settings``.
+_FIELDS = (
+    _Field("database_url", "DATABASE_URL", _secret),
+    _Field("direct_url", "DIRECT_URL", _secret),
+    _Field("node_env", "NODE_ENV", _text),
+    _Field("lumidb_env", "LUMIDB_ENV", _text),
+    _Field("backup_dir", "LUMIDB_BACKUP_DIR", _location),
+    _Field("backup_keep", "LUMIDB_BACKUP_KEEP", _integer(1)),
+    _Field("state_dir", "LUMIDB_STATE_DIR", _path),
+    _Field("pg_bin_dir", "LUMIDB_PG_BIN_DIR", _path),
+    _Field("lock_timeout", "LUMIDB_LOCK_TIMEOUT", _number(0)),
+    _Field("connect_timeout", "LUMIDB_CONNECT_TIMEOUT", _integer(1)),
+    _Field("restore_lock_timeout", "LUMIDB_RESTORE_LOCK_TIMEOUT", _number(0)),
+    _Field("safety_keep_last", "LUMIDB_SAFETY_KEEP_LAST", _integer(1)),
+    _Field("safety_keep_days", "LUMIDB_SAFETY_KEEP_DAYS", _integer(0)),
+    _Field("safety_max", "LUMIDB_SAFETY_MAX", _integer(1)),
+    _Field("admin_email", "LUMIDB_ADMIN_EMAIL", str),
+    _Field("admin_password", "LUMIDB_ADMIN_PASSWORD", _secret),
+    _Field("purge_older_than", "LUMIDB_PURGE_OLDER_THAN", str),
+    _Field("purge_batch", "LUMIDB_PURGE_BATCH", _integer(1)),
+)
+
+
+def _dotenv(env_file: Path | str | None) -> Mapping[str, str | None]:
+    if env_file is None or not Path(env_file).is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return dotenv_values(env_file, encoding="utf-8")
+
+
+class Settings:
+    """Every setting lumidb reads, with the variable that sets it.
+
+    Read as pydantic-settings read them before (without its import cost): the
+    environment first, then ``_env_file``, then the default; variable names in any case;
+    an unknown variable is ignored; a value that cannot be used is a ``UsageError``.
+    """
+
+    database_url: Secret | None = None
+    direct_url: Secret | None = None
+    node_env: str | None = None
+    lumidb_env: str | None = None
     # A folder (Path) or a checked s3://bucket/prefix URL (str): lumidb.storage.location.
-    backup_dir: Path | str = Field(
-        default=Path(BACKUP_DIR_NAME), validation_alias="LUMIDB_BACKUP_DIR"
-    )
-    backup_keep: int | None = Field(default=None, ge=1, validation_alias="LUMIDB_BACKUP_KEEP")
-    state_dir: Path = Field(default=Path(STATE_DIR_NAME), validation_alias="LUMIDB_STATE_DIR")
-    pg_bin_dir: Path | None = Field(default=None, validation_alias="LUMIDB_PG_BIN_DIR")
-    lock_timeout: float = Field(
-        default=30.0, ge=0, validation_alias=AliasChoices("LUMIDB_LOCK_TIMEOUT")
-    )
-    connect_timeout: int = Field(default=5, ge=1, validation_alias="LUMIDB_CONNECT_TIMEOUT")
-    restore_lock_timeout: float = Field(
-        default=10.0, ge=0, validation_alias="LUMIDB_RESTORE_LOCK_TIMEOUT"
-    )
-    safety_keep_last: int = Field(default=5, ge=1, validation_alias="LUMIDB_SAFETY_KEEP_LAST")
-    safety_keep_days: int = Field(default=7, ge=0, validation_alias="LUMIDB_SAFETY_KEEP_DAYS")
-    safety_max: int = Field(default=20, ge=1, validation_alias="LUMIDB_SAFETY_MAX")
-    admin_email: str = Field(default="admin@lumiai.com", validation_alias="LUMIDB_ADMIN_EMAIL")
-    admin_password: SecretStr | None = Field(default=None, validation_alias="LUMIDB_ADMIN_PASSWORD")
-    purge_older_than: str = Field(default="0", validation_alias="LUMIDB_PURGE_OLDER_THAN")
-    purge_batch: int = Field(default=5000, ge=1, validation_alias="LUMIDB_PURGE_BATCH")
+    backup_dir: Path | str = Path(BACKUP_DIR_NAME)
+    backup_keep: int | None = None
+    state_dir: Path = Path(STATE_DIR_NAME)
+    pg_bin_dir: Path | None = None
+    lock_timeout: float = 30.0
+    connect_timeout: int = 5
+    restore_lock_timeout: float = 10.0
+    safety_keep_last: int = 5
+    safety_keep_days: int = 7
+    safety_max: int = 20
+    admin_email: str = "admin@lumiai.com"
+    admin_password: Secret | None = None
+    purge_older_than: str = "0"
+    purge_batch: int = 5000
+
+    def __init__(self, _env_file: Path | str | None = ENV_FILE) -> None:
+        environment = {key.lower(): value for key, value in os.environ.items()}
+        from_file = {
+            key.lower(): value for key, value in _dotenv(_env_file).items() if value is not None
+        }
+        for field in _FIELDS:
+            key = field.variable.lower()
+            raw = environment.get(key, from_file.get(key))
+            if raw is None:
+                continue
+            try:
+                value = field.parse(raw)
+            except _Invalid as exc:
+                raise UsageError(f"invalid setting {field.variable}: {exc}") from None
+            setattr(self, field.attribute, value)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.attribute}={getattr(self, f.attribute)!r}" for f in _FIELDS)
+        return f"Settings({shown})"
+
+    def _with(self, **changes: Any) -> Settings:
+        changed = copy.copy(self)
+        for name, value in changes.items():
+            setattr(changed, name, value)
+        return changed
 
     @property
     def safety_retention(self) -> SafetyRetention:
@@ -98,25 +236,6 @@ class Settings(BaseSettings):
             keep_days=self.safety_keep_days,
             max_count=max(self.safety_max, self.safety_keep_last),
         )
-
-    @field_validator(
-        "database_url", "direct_url", "node_env", "lumidb_env", "admin_password", mode="before"
-    )
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("backup_dir", mode="before")
-    @classmethod
-    def _backup_location(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        from lumidb.storage.location import parse_location
-
-        try:
-            return parse_location(value)
-        except UsageError as exc:
-            raise UsageError(f"LUMIDB_BACKUP_DIR: {exc.message}", hint=exc.hint) from None
 
     @property
     def environment(self) -> Environment:
@@ -192,20 +311,13 @@ def load_settings(root: Path | None = None) -> Settings:
     absolute (see the module's docstring for what a relative one is relative to).
     """
     root = root or find_project_root()
-    try:
-        settings = Settings(_env_file=root / ENV_FILE)  # type: ignore[call-arg]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = str(first["loc"][0]) if first["loc"] else "settings"
-        raise UsageError(f"invalid setting {where}: {first['msg']}") from None
+    settings = Settings(_env_file=root / ENV_FILE)
     sources = setting_sources(["LUMIDB_STATE_DIR", "LUMIDB_BACKUP_DIR"], root=root)
-    return settings.model_copy(
-        update={
-            "state_dir": _anchored(settings.state_dir, sources["LUMIDB_STATE_DIR"], root),
-            "backup_dir": settings.backup_dir
-            if isinstance(settings.backup_dir, str)
-            else _anchored(settings.backup_dir, sources["LUMIDB_BACKUP_DIR"], root),
-        }
+    return settings._with(
+        state_dir=_anchored(settings.state_dir, sources["LUMIDB_STATE_DIR"], root),
+        backup_dir=settings.backup_dir
+        if isinstance(settings.backup_dir, str)
+        else _anchored(settings.backup_dir, sources["LUMIDB_BACKUP_DIR"], root),
     )
 
 
@@ -220,10 +332,7 @@ def _anchored(path: Path, source: str, root: Path) -> Path:
 
 def setting_sources(names: list[str], *, root: Path | None = None) -> dict[str, str]:
     """Where each named variable came from: ``environment``, ``.env`` or ``default``."""
-    from dotenv import dotenv_values
-
-    env_file = (root or find_project_root()) / ENV_FILE
-    file_values = dotenv_values(env_file) if env_file.is_file() else {}
+    file_values = _dotenv((root or find_project_root()) / ENV_FILE)
     sources: dict[str, str] = {}
     for name in names:
         if os.environ.get(name):

@@ -298,10 +298,68 @@ def _split_url(url: str, source: str) -> SplitResult:
     return parts
 
 
-def _libpq_keywords() -> frozenset[str]:
-    from psycopg import pq
+# The connection parameters libpq 18 knows (``PQconndefaults``), written out so that
+# parsing a URL does not import psycopg (~0.1 s); a test keeps it a superset of what the
+# installed libpq reports. One only an older libpq lacks fails at connect, with libpq's
+# own message.
+LIBPQ_KEYWORDS = frozenset(
+    {
+        "application_name",
+        "channel_binding",
+        "client_encoding",
+        "connect_timeout",
+        "dbname",
+        "fallback_application_name",
+        "gssdelegation",
+        "gssencmode",
+        "gsslib",
+        "host",
+        "hostaddr",
+        "keepalives",
+        "keepalives_count",
+        "keepalives_idle",
+        "keepalives_interval",
+        "krbsrvname",
+        "load_balance_hosts",
+        "max_protocol_version",
+        "min_protocol_version",
+        "oauth_client_id",
+        "oauth_client_secret",
+        "oauth_issuer",
+        "oauth_scope",
+        "options",
+        "passfile",
+        "password",
+        "port",
+        "replication",
+        "require_auth",
+        "requirepeer",
+        "scram_client_key",
+        "scram_server_key",
+        "service",
+        "ssl_max_protocol_version",
+        "ssl_min_protocol_version",
+        "sslcert",
+        "sslcertmode",
+        "sslcompression",
+        "sslcrl",
+        "sslcrldir",
+        "sslkey",
+        "sslkeylogfile",
+        "sslmode",
+        "sslnegotiation",
+        "sslpassword",
+        "sslrootcert",
+        "sslsni",
+        "target_session_attrs",
+        "tcp_user_timeout",
+        "user",
+    }
+)
 
-    return frozenset(opt.keyword.decode() for opt in pq.Conninfo.get_defaults())
+
+def _libpq_keywords() -> frozenset[str]:
+    return LIBPQ_KEYWORDS
 
 
 def quote_ident(name: str) -> str:

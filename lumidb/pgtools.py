@@ -10,7 +10,10 @@ A suite fits a server when its major version is at least the server's and, when 
 connection insists on TLS, it was built with SSL support: the bundled programs are
 built without it. Among fitting suites the configured one wins, then the one whose
 major version equals the server's (a newer ``pg_dump`` writes settings an older server
-rejects), then the newest. What each program can do is asked once per process.
+rejects), then the newest. Programs are asked only what the choice needs, once per
+process: ``pg_dump --version`` of each suite that could fit (a Debian directory named
+for an older major is not run), and SSL support (``ldd``) only when the connection
+insists on TLS or ``doctor`` shows it.
 
 ``dies_with_lumidb`` makes a started program die with lumidb, so a ``kill -9`` of
 lumidb never leaves a ``pg_dump`` (or ``psql``, ``pg_restore``) running on its own.
@@ -18,7 +21,6 @@ lumidb never leaves a ``pg_dump`` (or ``psql``, ``pg_restore``) running on its o
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import subprocess
@@ -57,12 +59,16 @@ class ClientSuite:
     bin_dir: Path
     version: str
     major: int
-    ssl: bool
     origin: str
     missing: tuple[str, ...] = ()
 
     def program(self, name: str) -> Path:
         return self.bin_dir / name
+
+    @property
+    def ssl(self) -> bool:
+        """Whether its libpq was built with OpenSSL (asked on first use, once per process)."""
+        return _has_ssl(self.bin_dir)
 
     @property
     def label(self) -> str:
@@ -100,7 +106,6 @@ class ClientSurvey:
 class _Probe:
     version: str
     major: int
-    ssl: bool
     missing: tuple[str, ...]
 
 
@@ -109,12 +114,15 @@ def server_major_from_version_num(version_num: int) -> int:
     return version_num // 10000
 
 
-def find_client_suites(configured_dir: Path | None = None) -> list[ClientSuite]:
+def find_client_suites(
+    configured_dir: Path | None = None, *, at_least: int | None = None
+) -> list[ClientSuite]:
     """Every usable client suite on this machine, configured one first, deduplicated.
 
     A configured directory that does not exist or lacks ``pg_dump`` is a ``UsageError``
     naming ``LUMIDB_PG_BIN_DIR``; elsewhere, directories whose ``pg_dump`` does not run
-    are left out.
+    are left out. ``at_least``: leave out, unrun, Debian directories named for an older
+    major (``/usr/lib/postgresql/15/bin`` when 18 is needed).
     """
     suites: list[ClientSuite] = []
     seen: set[Path] = set()
@@ -127,6 +135,10 @@ def find_client_suites(configured_dir: Path | None = None) -> list[ClientSuite]:
         if resolved in seen:
             continue
         seen.add(resolved)
+        if at_least is not None and origin == ORIGIN_SYSTEM:
+            named, _ = _debian_dir_version(bin_dir)
+            if 0 <= named < at_least:
+                continue
         probe = _probe(resolved)
         if probe is not None:
             suites.append(_suite(resolved, probe, origin))
@@ -174,7 +186,16 @@ def survey_clients(
 def choose_client(
     server_major: int, *, needs_ssl: bool, configured_dir: Path | None = None
 ) -> ClientSuite:
-    """The client suite to use against a server, or an ``OperationError`` saying what to install."""
+    """The client suite to use against a server, or an ``OperationError`` saying what to install.
+
+    Only suites that could fit are run; when none fits, every candidate is surveyed for
+    the message.
+    """
+    likely = find_client_suites(configured_dir, at_least=server_major)
+    verdicts = judge_suites(likely, server_major, needs_ssl)
+    chosen = _best([v.suite for v in verdicts if v.fits], server_major)
+    if chosen is not None:
+        return chosen
     survey = survey_clients(server_major, needs_ssl=needs_ssl, configured_dir=configured_dir)
     if survey.chosen is None:
         raise OperationError(survey.problem or "no pg_dump fits this server")
@@ -278,7 +299,6 @@ def _suite(bin_dir: Path, probe: _Probe, origin: str) -> ClientSuite:
         bin_dir=bin_dir,
         version=probe.version,
         major=probe.major,
-        ssl=probe.ssl,
         origin=origin,
         missing=probe.missing,
     )
@@ -332,9 +352,19 @@ def _is_elf(path: Path) -> bool:
         return False
 
 
-@functools.cache
+# What each directory's programs said, once per process (tests look at what was asked).
+PROBED: dict[Path, _Probe | None] = {}
+SSL_PROBED: dict[Path, bool] = {}
+
+
 def _probe(bin_dir: Path) -> _Probe | None:
-    """Version and SSL support of the programs in ``bin_dir``; None when pg_dump does not run."""
+    """Version of the programs in ``bin_dir``; None when pg_dump does not run."""
+    if bin_dir not in PROBED:
+        PROBED[bin_dir] = _probe_now(bin_dir)
+    return PROBED[bin_dir]
+
+
+def _probe_now(bin_dir: Path) -> _Probe | None:
     pg_dump = bin_dir / "pg_dump"
     if not _is_executable(pg_dump):
         return None
@@ -345,10 +375,16 @@ def _probe(bin_dir: Path) -> _Probe | None:
     version = match.group(1) + match.group(2)
     missing = tuple(name for name in PROGRAMS if not _is_executable(bin_dir / name))
     major = int(match.group(1))
-    return _Probe(version=version, major=major, ssl=_has_ssl(bin_dir), missing=missing)
+    return _Probe(version=version, major=major, missing=missing)
 
 
 def _has_ssl(bin_dir: Path) -> bool:
+    if bin_dir not in SSL_PROBED:
+        SSL_PROBED[bin_dir] = _has_ssl_now(bin_dir)
+    return SSL_PROBED[bin_dir]
+
+
+def _has_ssl_now(bin_dir: Path) -> bool:
     """Whether pg_dump's libpq was built with OpenSSL.
 
     ``ldd`` lists the libraries a program loads, its libpq's included, so a libpq

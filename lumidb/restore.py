@@ -267,13 +267,13 @@ def _behind_head(revision: str | None) -> bool:
     """True when ``revision`` is one this lumidb knows and is not its head."""
     if revision is None or not _revision_known(revision):
         return False
-    from lumidb.migrations import script_directory
+    from lumidb.revision_files import head_revision_ids
 
-    return set(revision.split(",")) != set(script_directory().get_heads())
+    return set(revision.split(",")) != head_revision_ids()
 
 
 def _revision_known(revision: str) -> bool:
-    from lumidb.migrations import known_revision_ids
+    from lumidb.revision_files import known_revision_ids
 
     return all(part in known_revision_ids() for part in revision.split(","))
 

@@ -1,9 +1,10 @@
 """The checks a restore runs before its COMMIT, in the same transaction, and the SQL around the dump.
 
 Before the load, lumidb reads what must not change: a fingerprint of every schema but
-the target's (its tables, columns, types, routines, constraints, triggers, owners and
-privileges; the ``lumidb`` schema included), the environment record, and the other
-roles' grants on the target's objects. After the dump it sends the grants back and one
+the target's (its tables, columns, types, routines, constraints, triggers, view bodies,
+comments, owners and privileges; the ``lumidb`` schema included), the environment
+record, and the other roles' grants on the target's objects; before COMMIT it also
+refuses rows written anywhere but the target in the restore's own transaction. After the dump it sends the grants back and one
 ``DO`` block that compares; any difference raises, psql stops, and the server rolls
 the whole transaction back, so COMMIT is never reached.
 """
@@ -39,7 +40,29 @@ SELECT s, pg_catalog.md5(pg_catalog.string_agg(d, '|' ORDER BY d)) FROM (
   SELECT n.nspname, 'rel:' || c.relname || ':' || c.relkind::text || ':' || c.relowner::text
          || ':' || coalesce(c.relacl::text, '') || ':' || c.relnatts::text || ':' || c.relchecks::text
          || ':' || c.relhastriggers::text || ':' || c.relrowsecurity::text || ':' || c.relhasrules::text
+         || ':' || c.relpersistence::text || ':' || c.relreplident::text
+         || ':' || coalesce(c.reloptions::text, '')
+         || ':' || CASE WHEN c.relkind IN ('v', 'm')
+                        THEN pg_catalog.md5(pg_catalog.pg_get_viewdef(c.oid)) ELSE '' END
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  UNION ALL
+  SELECT n.nspname, 'comment:' || d.classoid::regclass::text || ':' || d.objoid::text || ':'
+         || d.objsubid::text || ':' || pg_catalog.md5(d.description)
+  FROM pg_catalog.pg_description d
+  JOIN pg_catalog.pg_namespace n ON n.oid = CASE d.classoid
+    WHEN 'pg_catalog.pg_class'::regclass
+      THEN (SELECT c.relnamespace FROM pg_catalog.pg_class c WHERE c.oid = d.objoid)
+    WHEN 'pg_catalog.pg_proc'::regclass
+      THEN (SELECT p.pronamespace FROM pg_catalog.pg_proc p WHERE p.oid = d.objoid)
+    WHEN 'pg_catalog.pg_type'::regclass
+      THEN (SELECT t.typnamespace FROM pg_catalog.pg_type t WHERE t.oid = d.objoid)
+    WHEN 'pg_catalog.pg_constraint'::regclass
+      THEN (SELECT co.connamespace FROM pg_catalog.pg_constraint co WHERE co.oid = d.objoid)
+    WHEN 'pg_catalog.pg_trigger'::regclass
+      THEN (SELECT c.relnamespace FROM pg_catalog.pg_trigger tg
+            JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid WHERE tg.oid = d.objoid)
+    WHEN 'pg_catalog.pg_namespace'::regclass THEN d.objoid
+    END
   UNION ALL
   SELECT n.nspname, 'att:' || c.relname || ':' || a.attname || ':' || a.atttypid::text
          || ':' || a.attnotnull::text
@@ -144,6 +167,18 @@ def check_sql(untouchable: Untouchable, schema: str, expected_rows: dict[str, in
         "  END IF;",
         f"  IF env IS DISTINCT FROM {environment} THEN",
         "    problems := problems || 'the environment record (lumidb.environment) changed'::text;",
+        "  END IF;",
+        # Rows written in this transaction anywhere but the target (by a function or a
+        # trigger the backup defined): the statistics of the transaction itself say so.
+        "  SELECT pg_catalog.string_agg(DISTINCT w.schemaname || '.' || w.relname, ', ')",
+        "    INTO changed FROM pg_catalog.pg_stat_xact_all_tables w",
+        f"  WHERE w.schemaname <> {literal(schema)}",
+        "    AND w.schemaname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')",
+        "    AND w.schemaname NOT LIKE 'pg\\_temp\\_%'",
+        "    AND w.schemaname NOT LIKE 'pg\\_toast\\_temp\\_%'",
+        "    AND w.n_tup_ins + w.n_tup_upd + w.n_tup_del > 0;",
+        "  IF changed IS NOT NULL THEN",
+        "    problems := problems || ('rows outside the target schema were written: ' || changed);",
         "  END IF;",
     ]
     for table, rows in sorted((expected_rows or {}).items()):

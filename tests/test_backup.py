@@ -271,7 +271,9 @@ def test_list_json_and_missing_dir(cli: Cli, db: DatabaseTarget) -> None:
     items = doc["backups"]
     assert [i["file"] for i in items] == [safety, made, str(legacy)]
     assert [i["backup_kind"] for i in items] == ["safety", "backup", "legacy"]
-    assert [i["checksum"] for i in items] == ["ok", "ok", "none"]
+    assert [i["checksum"] for i in items] == ["unchecked", "unchecked", "none"]
+    checked = cli("backups", "list", "--check", "--json").json()["backups"]
+    assert [i["checksum"] for i in checked] == ["ok", "ok", "none"]
     assert set(items[0]) == {
         "file",
         "backup_kind",
@@ -288,6 +290,27 @@ def test_list_json_and_missing_dir(cli: Cli, db: DatabaseTarget) -> None:
     cli.setenv("COLUMNS", "160")  # wide enough that no column is dropped, whatever the names
     table = cli("backups", "list").stdout
     assert "safety" in table and "legacy" in table
+
+
+def test_list_compares_sizes_and_hashes_only_with_check(cli: Cli, db: DatabaseTarget) -> None:
+    """Without --check nothing but the manifests is read: a truncated backup is a mismatch by
+    its size; same-size damage shows only with --check (and in verify)."""
+    cli.use(db)
+    first = Path(cli("backup", "--json").json()["path"])
+    second = Path(cli("backup", "--json").json()["path"])
+    data = bytearray(first.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    first.write_bytes(bytes(data))
+    second.write_bytes(second.read_bytes()[:-10])  # truncated
+
+    def states(*flags: str) -> dict[str, str]:
+        items = cli("backups", "list", *flags, "--json").json()["backups"]
+        return {item["file"]: item["checksum"] for item in items}
+
+    assert states() == {str(first): "unchecked", str(second): "mismatch"}
+    assert states("--check") == {str(first): "mismatch", str(second): "mismatch"}
+    cli.setenv("COLUMNS", "160")
+    assert "unchecked" in cli("backups", "list").stdout
 
 
 def at(text: str) -> datetime:

@@ -53,6 +53,28 @@ def test_malformed_urls_are_usage_errors_without_the_password(url: str, fragment
     assert fragment in str(info.value) and "secretpw" not in str(info.value)
 
 
+def test_url_parsing_knows_every_parameter_of_the_installed_libpq() -> None:
+    from psycopg import pq
+
+    from lumidb.connection import LIBPQ_KEYWORDS
+
+    installed = {opt.keyword.decode() for opt in pq.Conninfo.get_defaults()}
+    assert installed <= LIBPQ_KEYWORDS
+
+
+def test_parsing_a_url_does_not_import_psycopg() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from lumidb.connection import parse_database_url; "
+        "parse_database_url('postgresql://u@h:5432/d?sslmode=require&schema=s'); "
+        "print('psycopg' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"
+
+
 def test_malformed_url_exits_2_for_every_command(cli: Cli) -> None:
     cli.setenv("DATABASE_URL", "postgresql://u:secretpw@h:notaport/db")
     for args in (["migrate", "deploy"], ["migrate", "status"], ["migrate"]):

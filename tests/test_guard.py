@@ -43,7 +43,7 @@ def test_both_variables_are_read(
             monkeypatch.delenv(name, raising=False)
         else:
             monkeypatch.setenv(name, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.environment is guarded_as
     assert settings.environment_to_record is recorded_as
 
@@ -51,7 +51,7 @@ def test_both_variables_are_read(
 def test_an_unknown_lumidb_env_is_bad_usage(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LUMIDB_ENV", "staging")
     with pytest.raises(UsageError, match="LUMIDB_ENV='staging' is not an environment"):
-        _ = Settings(_env_file=None).environment  # type: ignore[call-arg]
+        _ = Settings(_env_file=None).environment
 
 
 def test_staging_deploys_is_guarded_and_is_not_recorded_as_production(

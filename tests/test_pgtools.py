@@ -89,6 +89,23 @@ def test_verdicts_say_what_each_suite_lacks() -> None:
     assert not any(v.fits for v in verdicts.values())
 
 
+def test_choosing_runs_only_what_the_choice_needs() -> None:
+    """Against an 18 server without TLS: no ldd, and no older Debian suite is run."""
+    from lumidb import pgtools
+
+    pgtools.PROBED.clear()
+    pgtools.SSL_PROBED.clear()
+    chosen = choose_client(18, needs_ssl=False)
+    assert chosen.major >= 18
+    assert pgtools.SSL_PROBED == {}
+    assert DEBIAN_15 not in pgtools.PROBED
+    assert choose_client(18, needs_ssl=False) == chosen  # the same answer, asked again
+    # SSL asked only when needed, and then only of the suites that could fit
+    with pytest.raises(OperationError, match="no SSL"):
+        choose_client(18, needs_ssl=True, configured_dir=bundled_bin_dir())
+    assert pgtools.SSL_PROBED.get(bundled_bin_dir().resolve()) is False
+
+
 def test_configured_bundled_suite_cannot_do_ssl() -> None:
     with pytest.raises(OperationError) as caught:
         choose_client(18, needs_ssl=True, configured_dir=bundled_bin_dir())

@@ -167,6 +167,44 @@ def test_other_schema_changed_by_backup_code_is_rolled_back(
     assert not sql(db, "SELECT to_regclass('lumidb.intruder')")[0][0]
 
 
+OTHER_SCHEMA_TRICKS = [
+    # a function the backup defines writes rows of another schema when it runs
+    (
+        b"CREATE FUNCTION public.evil() RETURNS integer LANGUAGE sql AS $$ "
+        b"DELETE FROM audit.log; INSERT INTO audit.log VALUES ('pwned'); SELECT 1 $$;\n"
+        b"CREATE TABLE public.evil_t AS SELECT public.evil() AS a;\n",
+        "rows outside the target schema were written: audit.log",
+    ),
+    # names the allowlist cannot place in a schema (a comment, a space before the dot)
+    (b"CREATE OR REPLACE VIEW /**/ audit.v AS SELECT 2::integer AS a;\n", "audit"),
+    (b"CREATE OR REPLACE VIEW audit .v AS SELECT 2::integer AS a;\n", "audit"),
+    (b"COMMENT ON TABLE audit.log IS 'pwned';\n", "audit"),
+    (b"COMMENT ON COLUMN audit .log.a IS 'pwned';\n", "audit"),
+]
+
+
+@pytest.mark.parametrize(("code", "why"), OTHER_SCHEMA_TRICKS, ids=range(len(OTHER_SCHEMA_TRICKS)))
+def test_another_schemas_rows_comments_and_views_are_rolled_back(
+    cli: Cli, db: DatabaseTarget, planted: tuple[Path, bytes], code: bytes, why: str
+) -> None:
+    """Data, comments and view bodies of other schemas count as much as their tables."""
+    sql(db, "CREATE SCHEMA audit")
+    sql(db, "CREATE TABLE audit.log (a text)")
+    sql(db, "INSERT INTO audit.log VALUES ('kept')")
+    sql(db, "CREATE VIEW audit.v AS SELECT 1::integer AS a")
+    path, data = planted
+    at = before_table(data)
+    plant(path, data[:at] + code + data[at:])
+    before = snapshot(db)
+    run = cli("restore-latest", "--yes", "--no-safety-backup")
+    assert run.exit_code in (1, 2) and why in run.stderr, run.stderr
+    assert snapshot(db) == before
+    assert sql(db, "SELECT a FROM audit.log") == [("kept",)]
+    assert sql(db, "SELECT a FROM audit.v") == [(1,)]
+    assert sql(db, "SELECT obj_description('audit.log'::regclass, 'pg_class')") == [(None,)]
+    assert sql(db, "SELECT col_description('audit.log'::regclass, 1)") == [(None,)]
+
+
 def test_row_counts_must_match_the_manifest(
     cli: Cli, db: DatabaseTarget, planted: tuple[Path, bytes]
 ) -> None:
@@ -423,6 +461,8 @@ def test_filter_refuses_a_split_meta_command_at_any_chunk_size() -> None:
         b"SET standard_conforming_strings = off;\n",
         b"SET client_encoding = 'SJIS';\n",
         b"SELECT pg_catalog.lo_create('16386');\n",
+        b"COMMENT ON TABLE U&\"\\0070ublic\".users IS 'x';\n",
+        b"COMMENT ON TABLE public.users IS U&'\\0070';\n",
     ],
 )
 def test_filter_refuses_where_psql_would_lex_differently(statement: bytes) -> None:

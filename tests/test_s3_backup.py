@@ -77,7 +77,9 @@ def test_round_trip_through_the_bucket(
     assert manifest["file"] == name and manifest["format"] == fmt
     assert "secret" not in json.dumps(manifest).lower()
     listed = backups_in(cli, place)
-    assert [b["file"] for b in listed] == [written["path"]] and listed[0]["checksum"] == "ok"
+    assert [b["file"] for b in listed] == [written["path"]] and listed[0]["checksum"] == "unchecked"
+    checked = cli("backups", "list", "--from", place.url, "--check", "--json")
+    assert json.loads(checked.stdout)["backups"][0]["checksum"] == "ok"  # read from the bucket
 
     change(db)
     assert snapshot(db) != before

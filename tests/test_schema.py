@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import psycopg
 from conftest import Cli
 
-from lumidb import catalog, migrations
+from lumidb import catalog, migrations, revision_files
 from lumidb.connection import DatabaseTarget, connect
 
 TS = "timestamp(3) without time zone"
@@ -183,7 +185,54 @@ def test_single_head() -> None:
 
 def test_known_revision_ids_match_alembic() -> None:
     script = migrations.script_directory()
-    assert migrations.known_revision_ids() == {s.revision for s in script.walk_revisions()}
+    assert revision_files.known_revision_ids() == {s.revision for s in script.walk_revisions()}
+
+
+def test_head_revision_ids_match_alembic() -> None:
+    assert revision_files.head_revision_ids() == set(migrations.script_directory().get_heads())
+
+
+_REVISION_FILE = """
+from collections.abc import Sequence
+
+revision: str = {revision!r}
+down_revision: str | Sequence[str] | None = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
+"""
+
+
+def test_revision_graph_matches_alembic_on_branches_and_merges(tmp_path: Path) -> None:
+    """Two branches, a merge, a second open branch: heads and ids as Alembic reads them."""
+    from alembic.script import ScriptDirectory
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    history = {
+        "a1": None,
+        "b1": "a1",
+        "b2": "a1",
+        "m1": ("b1", "b2"),
+        "c1": "m1",
+        "d1": "a1",
+    }
+    for revision, down in history.items():
+        (versions / f"{revision}_x.py").write_text(
+            _REVISION_FILE.format(revision=revision, down=down)
+        )
+    script = ScriptDirectory(str(tmp_path))
+    assert revision_files.head_revision_ids(versions) == set(script.get_heads()) == {"c1", "d1"}
+    assert revision_files.known_revision_ids(versions) == {
+        s.revision for s in script.walk_revisions()
+    }
 
 
 def test_models_insert_uuid_and_updated_at(db: DatabaseTarget) -> None:

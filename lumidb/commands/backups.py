@@ -45,11 +45,17 @@ def backup_file(text: str | None) -> Path | str | None:
 def list_(
     ctx: typer.Context,
     location: FromOption = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Read every backup for its SHA-256 (default: sizes only)."),
+    ] = False,
     json: JsonOption = False,
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> object:
     """List backups, newest first, with their checksum state (safety backups marked).
+
+    Without --check only sizes are compared (unchecked); backups verify checks one fully.
 
     Example: lumidb backups list --json
     """
@@ -58,7 +64,7 @@ def list_(
     from lumidb.timespec import utc_now
 
     listing = list_backup_summaries(
-        chosen_location(location, rt.settings.backup_dir), now=utc_now()
+        chosen_location(location, rt.settings.backup_dir), now=utc_now(), check=check
     )
     for warning in listing.warnings:
         rt.output.warn(warning)

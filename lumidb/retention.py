@@ -277,8 +277,10 @@ def latest_good_backup(
             + ", or give a backup with --file"
         )
     damaged = len(skipped)
+    future = len(mine) - len(skipped)  # nothing chosen: every other one was future-dated
     raise OperationError(
         f"no complete backup of {database} in {absolute_location(backup_dir)}"
-        + (f" with a matching checksum ({damaged} damaged)" if damaged else ""),
+        + (f" with a matching checksum ({damaged} damaged)" if damaged else "")
+        + (f" ({future} dated in the future, skipped)" if future else ""),
         hint=hint,
     )

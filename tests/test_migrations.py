@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from conftest import APP_PASSWORD, LUMIDB, Cli, clean_env, url_of
 
-from lumidb import migration_dev, migrations
+from lumidb import migration_dev, migrations, revision_files
 from lumidb.connection import DatabaseTarget, connect
 from lumidb.locks import LOCK_CLASS, LOCK_ID
 
@@ -87,6 +87,7 @@ def scratch_migrations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     copy = tmp_path / "migrations"
     shutil.copytree(migrations.MIGRATIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(migrations, "MIGRATIONS_DIR", copy)
+    monkeypatch.setattr(revision_files, "VERSIONS_DIR", copy / "versions")
     return copy
 
 

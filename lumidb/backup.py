@@ -201,7 +201,7 @@ def _create(
         if options.kind == BackupKind.SAFETY:
             doomed = plan_safety(same_kind, made=name, rule=options.safety_retention, now=started)
         elif options.keep is not None and (verification is None or verification.ok):
-            doomed = plan_keep(same_kind, made=name, database=target.dbname, keep=options.keep)
+            doomed = plan_keep(same_kind, made=name, keep=options.keep, now=started)
         for old in doomed:
             backup_store.delete_backup(old)
     return BackupResult(

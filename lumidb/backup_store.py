@@ -207,9 +207,19 @@ def backup_dir_lock(folder: BackupLocation, *, wait: bool) -> AbstractContextMan
 
 
 def _entry_of(
-    store: BackupStorage, item: StoredObject, names: set[str], default_kind: BackupKind
+    store: BackupStorage,
+    item: StoredObject,
+    names: set[str],
+    default_kind: BackupKind,
+    *,
+    folder_decides: bool = True,
 ) -> tuple[BackupEntry | None, str]:
-    """The entry of a data object, or None and why it is not a backup."""
+    """The entry of a data object, or None and why it is not a backup.
+
+    In a listing the folder decides the kind (``safety/`` holds safety backups, the top
+    the normal ones): a manifest that claims the other kind is not believed. A manifest
+    naming another file than the object beside it is not this object's.
+    """
     from lumidb.manifest import read_manifest
 
     name = item.name
@@ -222,27 +232,61 @@ def _entry_of(
         manifest, reason = read_manifest(data)
         if manifest is None:
             return None, reason
+        base = name.rsplit("/", 1)[-1]
+        if manifest.file != base:
+            return None, "its manifest is of another file"
         kind = manifest.kind if "kind" in manifest.model_fields_set else default_kind
+        if folder_decides and kind != default_kind:
+            return None, f"its manifest says {kind.value}, but it is not in that folder"
         return BackupEntry(store, name, manifest, kind, item), ""
     if _LEGACY_RE.match(item.name.rsplit("/", 1)[-1]):
         return BackupEntry(store, name, None, BackupKind.LEGACY, item), ""
     return None, "it has no manifest"
 
 
+def shown_name(name: str) -> str:
+    """A stored name as it may reach a terminal: control and format characters escaped."""
+    if not any(_unprintable(ch) for ch in name):
+        return name
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if _unprintable(ch) else ch for ch in name
+    )
+
+
+def _unprintable(ch: str) -> bool:
+    import unicodedata
+
+    return unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"}
+
+
 def list_entries(
-    store: BackupStorage, *, kinds: set[BackupKind] | set[str] | None = None
+    store: BackupStorage,
+    *,
+    kinds: set[BackupKind] | set[str] | None = None,
+    notes: list[str] | None = None,
 ) -> list[BackupEntry]:
     """Every backup in the location and its ``safety/`` folder, newest first.
 
     Temporary objects, data without a valid manifest (unless legacy) and lone manifests
     are left out. A missing location has no backups. ``kinds`` keeps only those kinds.
+    An object whose name holds control or format characters (ESC, U+202E, a newline) is
+    never a backup. ``notes`` (when given) gets a line for each object left out that
+    looked like a backup: a bad name, a manifest unreadable, too large or not its own.
     """
     entries: list[BackupEntry] = []
     for folder, default_kind in (("", BackupKind.BACKUP), (SAFETY_FOLDER, BackupKind.SAFETY)):
         items = store.objects(folder)
         names = {item.name for item in items}
         for item in items:
-            entry, _ = _entry_of(store, item, names, default_kind)
+            if any(_unprintable(ch) for ch in item.name):
+                if notes is not None and not item.name.endswith(MANIFEST_SUFFIX):
+                    notes.append(
+                        f"skipped {shown_name(item.name)}: its name has control characters"
+                    )
+                continue
+            entry, reason = _entry_of(store, item, names, default_kind)
+            if entry is None and notes is not None and item.name + MANIFEST_SUFFIX in names:
+                notes.append(f"skipped {item.name}: {reason}")
             if entry is not None and (kinds is None or entry.kind in kinds):
                 entries.append(entry)
     entries.sort(key=lambda e: (e.when, e.file_name), reverse=True)
@@ -250,10 +294,13 @@ def list_entries(
 
 
 def list_backups(
-    backup_dir: BackupLocation, *, kinds: set[BackupKind] | set[str] | None = None
+    backup_dir: BackupLocation,
+    *,
+    kinds: set[BackupKind] | set[str] | None = None,
+    notes: list[str] | None = None,
 ) -> list[BackupEntry]:
     """``list_entries`` of the backup folder at ``backup_dir``."""
-    return list_entries(open_storage(backup_dir), kinds=kinds)
+    return list_entries(open_storage(backup_dir), kinds=kinds, notes=notes)
 
 
 def load_entry(path: Path | str) -> BackupEntry:
@@ -306,7 +353,7 @@ def _load_named(store: BackupStorage, name: str, shown: str, parent_name: str) -
     if item is None:
         raise UsageError(f"backup {shown} not found")
     default_kind = BackupKind.SAFETY if parent_name == SAFETY_FOLDER else BackupKind.BACKUP
-    entry, reason = _entry_of(store, item, set(items), default_kind)
+    entry, reason = _entry_of(store, item, set(items), default_kind, folder_decides=False)
     if entry is not None:
         return entry
     if name + MANIFEST_SUFFIX in items:

@@ -97,10 +97,11 @@ class LumidbGroup(TyperGroup):
             state = _runtime_of(ctx)
             if state.debug:
                 _print_traceback()
-            first = (str(exc).strip().splitlines() or [""])[0]
-            state.output.error(
-                f"unexpected {type(exc).__name__}: {first} (run with --debug for the traceback)"
-            )
+            if state.debug:  # an unknown error's text may hold anything (a secret)
+                first = (str(exc).strip().splitlines() or [""])[0]
+                state.output.error(f"unexpected {type(exc).__name__}: {first}")
+            else:
+                state.output.error(f"unexpected {type(exc).__name__}; run with --debug")
             raise typer.Exit(exit_codes.FAILED) from None
 
 

@@ -160,7 +160,8 @@ class DatabaseTarget:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith("PG") or k in {"PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"}
+            if (not k.startswith("PG") or k in {"PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"})
+            and not k.startswith("AWS_")  # the bucket's secrets are not the dump's business
         }
         env["PGAPPNAME"] = application_name
         env["PGCONNECT_TIMEOUT"] = str(self.connect_timeout)

@@ -9,7 +9,7 @@ rot and in-place damage keep both, so a cached "ok" would claim a check that was
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from lumidb import backup_store
@@ -39,6 +39,7 @@ class BackupSummary:
 class BackupListing:
     backup_dir: str
     backups: list[BackupSummary]
+    warnings: list[str] = field(default_factory=list)  # objects left out that looked like backups
 
 
 def list_backup_summaries(
@@ -51,7 +52,8 @@ def list_backup_summaries(
     """
     backup_dir = absolute_location(backup_dir)
     summaries = []
-    for entry in backup_store.list_backups(backup_dir):
+    notes: list[str] = []
+    for entry in backup_store.list_backups(backup_dir, notes=notes):
         started = entry.started_at
         summaries.append(
             BackupSummary(
@@ -67,7 +69,8 @@ def list_backup_summaries(
                 checksum=_checksum_state(entry, check),
             )
         )
-    return BackupListing(backup_dir=str(backup_dir), backups=summaries)
+    shown = backup_store.shown_name(str(backup_dir))
+    return BackupListing(backup_dir=shown, backups=summaries, warnings=notes)
 
 
 def _checksum_state(entry: backup_store.BackupEntry, check: bool) -> str:

@@ -138,6 +138,8 @@ def check_backup_exists(options: RestoreOptions) -> None:
         backup_store.load_entry(options.file)
         return
     if isinstance(options.backup_dir, Path) and not options.backup_dir.is_dir():
+        if options.backup_dir.exists():
+            raise UsageError(f"{options.backup_dir.absolute()} is not a folder")
         raise OperationError(
             f"no backup directory at {options.backup_dir.absolute()}: nothing to restore",
             hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
@@ -150,12 +152,17 @@ def check_backup_exists(options: RestoreOptions) -> None:
         )
 
 
-def _chosen_entry(options: RestoreOptions, target_database: str) -> tuple[BackupEntry, list[str]]:
+def _chosen_entry(
+    options: RestoreOptions, target: DatabaseTarget, now: datetime
+) -> tuple[BackupEntry, list[str]]:
     from lumidb import backup_store
 
     _check_choice(options)
     if options.file is None:
-        return latest_good_backup(options.backup_dir, options.from_database or target_database)
+        if options.from_database is not None:  # said so: any server's backup of that name
+            return latest_good_backup(options.backup_dir, options.from_database, now=now)
+        server = (target.host, target.port)
+        return latest_good_backup(options.backup_dir, target.dbname, server=server, now=now)
     entry = backup_store.load_entry(options.file)
     warnings: list[str] = []
     if entry.manifest is None:
@@ -189,7 +196,7 @@ def plan_restore(target: DatabaseTarget, options: RestoreOptions, *, now: dateti
                 "its safety backup cannot be skipped",
                 hint="drop --no-safety-backup, or --jobs for a restore in one transaction",
             )
-    entry, warnings = _chosen_entry(options, target.dbname)
+    entry, warnings = _chosen_entry(options, target, now)
     manifest = entry.manifest
     source_database = manifest.database if manifest else None
     if options.jobs is not None and entry.format != "custom":

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from lumidb.backup_store import BackupEntry
-from lumidb.errors import OperationError
+from lumidb.errors import OperationError, UsageError
 from lumidb.formats import BackupKind
 from lumidb.storage import BackupLocation
 from lumidb.storage.location import absolute_location
@@ -59,6 +59,14 @@ def newest_good(
             return entry, skipped
         skipped.append(entry)
     return None, skipped
+
+
+FUTURE_MARGIN = timedelta(minutes=5)  # clocks drift; beyond this a date is a lie
+
+
+def is_future(entry: BackupEntry, now: datetime) -> bool:
+    """Whether ``entry`` claims a start later than ``now`` (plus a few minutes)."""
+    return entry.when > now + FUTURE_MARGIN
 
 
 Source = tuple[str, str, str, str]  # (database, host, port, schema) of a manifest
@@ -138,11 +146,16 @@ def gfs_reasons(
 
 
 def plan_keep(
-    entries: list[BackupEntry], *, made: str, database: str, keep: int
+    entries: list[BackupEntry], *, made: str, keep: int, now: datetime
 ) -> list[BackupEntry]:
-    """``--keep``: the normal backups of ``database`` beyond the newest ``keep`` (never ``made``)."""
-    mine = [e for e in entries if e.manifest is not None and e.manifest.database == database]
-    return [e for e in mine[keep:] if e.name != made]
+    """``--keep``: the normal backups of ``made``'s database (same name, host, port and
+    schema) beyond the newest ``keep``, never ``made``; one dated in the future neither
+    counts nor goes."""
+    mine = next((entry for entry in entries if entry.name == made), None)
+    if mine is None or mine.manifest is None:
+        return []
+    group = [e for e in by_database(entries)[source_of(mine)] if not is_future(e, now)]
+    return [e for e in group[keep:] if e.name != made]
 
 
 def plan_safety(
@@ -171,46 +184,91 @@ def plan_prune(
 ) -> list[Verdict]:
     """``backups prune``: a verdict for every normal and safety backup, per database."""
     verdicts: list[Verdict] = []
+    future = [e for e in backups + safety if is_future(e, now)]  # kept, never counted
+    backups = [e for e in backups if not is_future(e, now)]
+    safety = [e for e in safety if not is_future(e, now)]
     groups = [
         (group, gfs_reasons(group, keep_last, keep_daily, keep_weekly, good))
         for group in by_database(backups).values()
     ] + [(group, safety_reasons(group, rule, now)) for group in by_database(safety).values()]
     for group, reasons in groups:
         verdicts += [Verdict(entry, reasons.get(entry.name)) for entry in group]
+    verdicts += [Verdict(entry, "dated in the future: check it") for entry in future]
     return verdicts
 
 
 # --- what restore-latest restores ---------------------------------------------------------
 
 
-def latest_good_backup(backup_dir: BackupLocation, database: str) -> tuple[BackupEntry, list[str]]:
+def _same_server(entry: BackupEntry, host: str, port: int) -> bool:
+    """Whether ``entry`` was taken from the server at ``host:port`` (a manifest that does
+    not say, as lumidb 0.x wrote them, is taken at its word: it names the database)."""
+    manifest = entry.manifest
+    if manifest is None or manifest.host is None:
+        return True
+    return manifest.host == host and (manifest.port is None or manifest.port == port)
+
+
+def latest_good_backup(
+    backup_dir: BackupLocation,
+    database: str,
+    *,
+    server: tuple[str, int] | None = None,
+    now: datetime,
+) -> tuple[BackupEntry, list[str]]:
     """The newest backup of ``database`` (kind ``backup``, by its manifest) whose checksum
     matches.
 
     Only backups whose manifest names ``database`` are candidates: two databases sharing
-    a folder never restore each other's backups. Safety backups, legacy files and
+    a folder never restore each other's backups. With ``server`` (host, port: the target's,
+    when no ``--from-database`` was given) only backups taken from that server are, so a
+    same-named database of another server is never restored by default. One dated later
+    than ``now`` (plus a few minutes) is skipped. Safety backups, legacy files and
     temporary files are never candidates. Returns the entry and a warning for each newer
     one skipped.
     """
     from lumidb import backup_store
 
     if isinstance(backup_dir, Path) and not backup_dir.is_dir():
+        if backup_dir.exists():
+            raise UsageError(f"{backup_dir.resolve()} is not a folder")
         raise OperationError(
             f"no backup directory at {backup_dir.resolve()}: nothing to restore",
             hint="set LUMIDB_BACKUP_DIR, or give a backup with --file",
         )
     entries = backup_store.list_backups(backup_dir, kinds={BackupKind.BACKUP})
-    mine = [e for e in entries if e.database == database]
-    others = {e.database for e in entries if e.database and e.database != database}
-    chosen, skipped = newest_good(mine, backup_store.checksum_matches)
+    named = [e for e in entries if e.database == database]
+    elsewhere = sorted(
+        {
+            f"{e.manifest.host}:{e.manifest.port}"
+            for e in named
+            if server is not None and e.manifest is not None and not _same_server(e, *server)
+        }
+    )
+    mine = [e for e in named if server is None or _same_server(e, *server)]
     warnings = [
+        f"skipped {e.file_name}: it claims to start at {e.when.isoformat()}, in the future"
+        for e in mine
+        if is_future(e, now)
+    ]
+    others = {e.database for e in entries if e.database and e.database != database}
+    chosen, skipped = newest_good(
+        [e for e in mine if not is_future(e, now)], backup_store.checksum_matches
+    )
+    warnings += [
         f"skipped {e.file_name}: its checksum does not match its manifest (damaged?)"
         for e in skipped
     ]
     if chosen is not None:
         return chosen, warnings
     hint = "run `lumidb backup` first, or give a backup with --file"
-    if others:
+    if elsewhere:
+        hint = (
+            f"backups of {database} from other servers are there ({', '.join(elsewhere[:3])}): "
+            f"to restore one of them, say so with --from-database {database}, or give a "
+            "backup with --file"
+        )
+    elif others:
         hint = (
             "backups of other databases are there ("
             + ", ".join(sorted(others))
@@ -218,8 +276,11 @@ def latest_good_backup(backup_dir: BackupLocation, database: str) -> tuple[Backu
             + " or ".join(f"--from-database {name}" for name in sorted(others)[:3])
             + ", or give a backup with --file"
         )
+    damaged = len(skipped)
+    future = len(mine) - len(skipped)  # nothing chosen: every other one was future-dated
     raise OperationError(
         f"no complete backup of {database} in {absolute_location(backup_dir)}"
-        + (f" with a matching checksum ({len(warnings)} damaged)" if warnings else ""),
+        + (f" with a matching checksum ({damaged} damaged)" if damaged else "")
+        + (f" ({future} dated in the future, skipped)" if future else ""),
         hint=hint,
     )

@@ -803,9 +803,9 @@ def test_a_manifest_dated_in_the_future_says_so(cli: Cli, db: DatabaseTarget) ->
     assert listing.exit_code == 0, listing.stderr
     assert "in the future" in listing.stdout
     cli.use(db)
-    plan = cli("restore-latest")  # no terminal, no --yes: the plan, then refused
-    assert plan.exit_code == 3
-    assert "in the future" in plan.stdout + plan.stderr
+    plan = cli("restore-latest")  # a future-dated backup never wins: nothing to restore
+    assert plan.exit_code == 1, plan.stderr
+    assert "1 dated in the future, skipped" in plan.stderr
     assert not re.search(r"-\d+[smhd]", plan.stdout + plan.stderr)
     assert not re.search(r"-\d+[smhd]\b", listing.stdout)
 

@@ -171,3 +171,11 @@ def test_bad_port_is_named_without_quoting_it() -> None:
     with pytest.raises(UsageError) as info:
         parse_database_url("postgresql://u@h/db?port=Xy7Q")
     assert "port" in str(info.value) and "Xy7Q" not in str(info.value)
+
+
+def test_child_programs_never_get_the_buckets_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.setenv(name, "s3cr3t")
+    monkeypatch.setenv("PGSSLROOTCERT", "/ca.pem")
+    env = parse_database_url("postgresql://u:p@h/db").child_env()
+    assert not [k for k in env if k.startswith("AWS_")] and env["PGSSLROOTCERT"] == "/ca.pem"

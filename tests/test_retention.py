@@ -26,7 +26,7 @@ def test_keep_and_safety_plans_never_touch_the_new_backup_nor_other_databases(
     fake_backup(tmp_path, NOW - timedelta(days=9), database="other")
     entries = entries_of(tmp_path)
     made = entries[0].name
-    doomed = plan_keep(entries, made=made, database="lumiai", keep=2)
+    doomed = plan_keep(entries, made=made, keep=2, now=NOW)
     assert [e.name for e in doomed] == [e.name for e in entries[2:4]]
     future = fake_backup(tmp_path / "safety", NOW + timedelta(hours=1), kind="safety")
     for days in (1, 2, 30):

@@ -377,6 +377,44 @@ def test_a_holder_that_lost_its_lock_publishes_nothing(s3_place: S3Place) -> Non
     assert incomplete(s3_place) == []
 
 
+def test_a_paused_holder_whose_lock_was_taken_over_publishes_and_deletes_nothing(
+    s3_place: S3Place,
+) -> None:
+    paused = S3Storage(s3_place.url, lease=timedelta(seconds=2), lock_poll_interval=0.1)
+    other = S3Storage(s3_place.url, lease=timedelta(seconds=2), lock_poll_interval=0.1)
+    other.write_small("theirs.manifest.json", b"{}")
+    with paused.lock(wait=False):
+        held = paused._locks[""]
+        held._stop.set()  # the renewer stalls (as after SIGSTOP or a VM pause) ...
+        assert held._renewer is not None
+        held._renewer.join()
+        time.sleep(3)  # ... longer than the lease, and nobody has noticed yet
+        assert not held.lost
+        with other.lock(wait=False):
+            for act in (
+                lambda: paused.write_small("mine.manifest.json", b"{}"),
+                lambda: paused.delete("theirs.manifest.json"),
+            ):
+                with pytest.raises(OperationError, match="lost the lock"):
+                    act()
+            held.last_renewed = time.monotonic()  # even a fresh-looking lease: the ETag says
+            with pytest.raises(OperationError, match="lost the lock"):
+                paused.write_small("mine.manifest.json", b"{}")
+    assert keys(s3_place) == [f"{s3_place.prefix}/theirs.manifest.json"]
+
+
+def test_a_planted_lock_claims_no_longer_lease_than_lumidb_gives(s3_place: S3Place) -> None:
+    lock_key = f"{s3_place.prefix}/{LOCK_NAME}"
+    year = json.dumps({"holder": "planted", "lease_seconds": 10**9}).encode()
+    s3_place.server.client().put_object(Bucket=s3_place.bucket, Key=lock_key, Body=year)
+    storage = S3Storage(s3_place.url)
+    with pytest.raises(RefusedError) as caught, storage.lock(wait=False):
+        pass
+    left = int(caught.value.message.split("lease ends in ")[1].split("s")[0])
+    assert 0 < left <= 2 * 5 * 60 + 1
+    assert f"delete the lock object {s3_place.url}/{LOCK_NAME}" in (caught.value.hint or "")
+
+
 # --- errors, without secrets ------------------------------------------------------------------
 
 

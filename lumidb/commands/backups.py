@@ -63,9 +63,12 @@ def list_(
     from lumidb.listing import list_backup_summaries
     from lumidb.timespec import utc_now
 
-    return list_backup_summaries(
+    listing = list_backup_summaries(
         chosen_location(location, rt.settings.backup_dir), now=utc_now(), check=check
     )
+    for warning in listing.warnings:
+        rt.output.warn(warning)
+    return listing
 
 
 @app.command()

@@ -159,7 +159,11 @@ class LocalFolder:
         found: list[StoredObject] = []
         try:
             entries = list(os.scandir(path))
-        except (FileNotFoundError, NotADirectoryError):
+        except NotADirectoryError:
+            if not folder:
+                raise UsageError(f"{self.root} is not a folder") from None
+            return []
+        except FileNotFoundError:
             return []
         for entry in entries:
             if entry.name.startswith(PARTIAL_PREFIX):

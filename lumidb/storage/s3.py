@@ -213,6 +213,7 @@ class S3Storage:
     def delete(self, name: str) -> None:
         if not name:
             raise UsageError(f"no object name given in {self.location}")
+        self._check_lock(name)
         bucket, key = self.where.bucket, self.where.key(name)
         self.access.call(
             f"deleting {self._where(name)}", lambda c: c.delete_object(Bucket=bucket, Key=key)
@@ -312,10 +313,10 @@ class S3Storage:
         """Refuse to publish into a folder whose lock this run held and lost."""
         folder = name.rpartition("/")[0]
         held = self._locks.get(folder)
-        if held is not None and held.lost:
+        if held is not None and (not held.fresh() or not held.still_ours()):
             raise OperationError(
-                f"lost the lock of {held.where} (another run took it over after this one "
-                f"stalled longer than the lease); {name} is not published",
+                f"lost the lock of {held.where} (this run stalled too long to be sure it "
+                f"still holds it, or another run took it over); {name} is left alone",
                 hint="run the backup again",
             )
 

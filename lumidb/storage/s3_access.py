@@ -204,7 +204,7 @@ class S3Access:
         a failure is left for that request to raise."""
 
         def make() -> None:
-            with suppress(LumidbError):
+            with suppress(Exception):  # the foreground call makes it again and reports
                 self.client  # noqa: B018
 
         threading.Thread(target=make, name="lumidb-s3-client", daemon=True).start()
@@ -241,6 +241,11 @@ class S3Access:
                     self._client = self.session.client("s3", config=config)
                 except BotoCoreError as exc:
                     raise self.translate(exc, "reading the AWS configuration") from None
+                except ValueError:  # botocore's own word would echo the value
+                    raise UsageError(
+                        "AWS_ENDPOINT_URL (or endpoint_url) is not a valid URL",
+                        hint="set it to e.g. https://s3.example.com, or unset it for AWS S3",
+                    ) from None
             return self._client
 
     @property

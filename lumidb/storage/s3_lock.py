@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 LOCK_NAME = ".lumidb-backup.lock"
 DEFAULT_LEASE = timedelta(minutes=5)
+# The longest lease lumidb believes a lock object claims: a planted "lease_seconds" of a
+# year would otherwise lock the folder for a year.
+MAX_LEASE = 2 * DEFAULT_LEASE
 POLL_INTERVAL_S = 2.0
 MAX_LOCK_BYTES = 4096
 # Last-Modified and Date have whole seconds: a lease counts one second more than it says.
@@ -117,7 +120,9 @@ def _printable(text: str, limit: int = 120) -> str:
     return "".join(ch if " " <= ch <= "~" else "?" for ch in text)[:limit]
 
 
-def _parse_lock(data: bytes, default_lease: timedelta) -> tuple[str, timedelta]:
+def _parse_lock(
+    data: bytes, default_lease: timedelta, max_lease: timedelta = MAX_LEASE
+) -> tuple[str, timedelta]:
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -128,7 +133,7 @@ def _parse_lock(data: bytes, default_lease: timedelta) -> tuple[str, timedelta]:
     seconds = doc.get("lease_seconds")
     lease = default_lease
     if isinstance(seconds, int) and not isinstance(seconds, bool):
-        lease = timedelta(seconds=min(max(seconds, 1), 24 * 3600))
+        lease = min(timedelta(seconds=max(seconds, 1)), max_lease)
     return (_printable(holder) if isinstance(holder, str) and holder else "unknown"), lease
 
 
@@ -153,6 +158,8 @@ class LeaseLock:
         self.poll_interval = poll_interval
         self.etag = ""
         self.acquired: datetime | None = None  # the store's clock when the lock became ours
+        self.last_renewed = 0.0  # time.monotonic() of the last write of ours that succeeded
+        self._writing = threading.Lock()  # a renewal and a check of the ETag never interleave
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -162,6 +169,7 @@ class LeaseLock:
                 "lease_seconds": max(1, int(lease.total_seconds())),
                 "machine": this_machine(),
                 "pid": os.getpid(),
+                "run": os.urandom(8).hex(),  # two holders' objects never share an ETag
             }
         ).encode()
 
@@ -209,7 +217,7 @@ class LeaseLock:
             data = body.read(MAX_LOCK_BYTES + 1)
         finally:
             body.close()
-        holder, lease = _parse_lock(data[:MAX_LOCK_BYTES], self.lease)
+        holder, lease = _parse_lock(data[:MAX_LOCK_BYTES], self.lease, max(self.lease, MAX_LEASE))
         try:
             dead_here = _gone_here(json.loads(data[:MAX_LOCK_BYTES].decode("utf-8")))
         except (UnicodeDecodeError, ValueError):
@@ -251,6 +259,7 @@ class LeaseLock:
             return False
         self.etag = reply["ETag"]
         self.acquired = server_time(reply)
+        self.last_renewed = time.monotonic()
         return True
 
     def _acquire(self) -> None:
@@ -268,7 +277,8 @@ class LeaseLock:
                 raise RefusedError(
                     f"another lumidb backup is running in {self.where}: {seen.holder} "
                     f"(its lease ends in {seen.seconds_left}s unless renewed)",
-                    hint="use --wait to wait for it",
+                    hint=f"use --wait to wait for it; if you are sure no backup runs, delete "
+                    f"the lock object {self.where}/{LOCK_NAME}",
                 )
             time.sleep(self.poll_interval)
 
@@ -283,13 +293,15 @@ class LeaseLock:
         last_renewal = time.monotonic()
         while not self._stop.wait(interval):
             try:
-                reply = client.put_object(
-                    Bucket=bucket,
-                    Key=self.key,
-                    Body=self._body,
-                    ContentType="application/json",
-                    IfMatch=self.etag,
-                )
+                with self._writing:
+                    reply = client.put_object(
+                        Bucket=bucket,
+                        Key=self.key,
+                        Body=self._body,
+                        ContentType="application/json",
+                        IfMatch=self.etag,
+                    )
+                    self.etag = reply["ETag"]
             except ClientError as exc:
                 if error_code(exc) in LOST_RACE_CODES:
                     self._lost.set()
@@ -297,12 +309,34 @@ class LeaseLock:
             except BotoCoreError:
                 pass
             else:
-                self.etag = reply["ETag"]
-                last_renewal = time.monotonic()
+                last_renewal = self.last_renewed = time.monotonic()
                 continue
             if time.monotonic() - last_renewal >= self.lease.total_seconds():
                 self._lost.set()  # the lease may have run out: another run may hold it now
                 return
+
+    def fresh(self) -> bool:
+        """Whether the lease was renewed recently enough to publish under it: a holder that
+        was paused (SIGSTOP, a VM stall) longer than most of its lease may have lost it."""
+        margin = self.lease / 4
+        age = time.monotonic() - self.last_renewed
+        return not self.lost and age < (self.lease - margin).total_seconds()
+
+    def still_ours(self) -> bool:
+        """Whether the lock object is still the one we wrote (its ETag), asked of the store."""
+        from botocore.exceptions import ClientError
+
+        bucket = self.access.location.bucket
+        with self._writing:
+            try:
+                reply = self.access.call(
+                    f"checking the lock of {self.where}",
+                    lambda c: c.head_object(Bucket=bucket, Key=self.key),
+                    allow=frozenset({"NoSuchKey", "404", "NotFound"}),
+                )
+            except ClientError:
+                return False
+            return bool(self.etag) and reply["ETag"] == self.etag
 
     def _release(self) -> None:
         """Delete the lock object if it is still ours; failing that, it expires on its own."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lumidb import backup_store
+from lumidb import backup_read, backup_store
 from lumidb.formats import format_time
 from lumidb.storage import BackupLocation
 from lumidb.storage.location import absolute_location
@@ -80,4 +80,4 @@ def _checksum_state(entry: backup_store.BackupEntry, check: bool) -> str:
         return "mismatch"
     if not check:
         return "unchecked"
-    return "ok" if backup_store.checksum_matches(entry) else "mismatch"
+    return "ok" if backup_read.checksum_matches(entry) else "mismatch"

@@ -108,9 +108,9 @@ def load_backup(
     facts = read_target_facts(conn, target.schema)
     expected = entry.manifest.row_counts if entry.manifest else None
     if jobs is not None:
-        from lumidb import backup_store
+        from lumidb import backup_read
 
-        with backup_store.local_copy(entry) as local:  # one download, checked, then loaded
+        with backup_read.local_copy(entry) as local:  # one download, checked, then loaded
             notes = _check_archive(local, target, facts, pg_bin_dir)
             _parallel_restore(
                 local,
@@ -184,14 +184,14 @@ def _sql_source(
     With it comes a check, called at the end of the stream before ``COMMIT``: the
     reason the stream is not the whole backup, or None.
     """
-    from lumidb import backup_store
+    from lumidb import backup_read
 
     if entry.format == "plain":
-        with backup_store.open_sql_stream(entry) as stream:
+        with backup_read.open_sql_stream(entry) as stream:
             yield stream, lambda: None
         return
     reader = archive_reader(pg_bin_dir)
-    with backup_store.local_file(entry) as data, tempfile.TemporaryFile() as errors:
+    with backup_read.local_file(entry) as data, tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
             [
                 str(reader.program("pg_restore")),

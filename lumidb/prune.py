@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from lumidb import backup_store
+from lumidb import backup_read, backup_store
 from lumidb.backup_store import BackupEntry
 from lumidb.errors import UsageError
 from lumidb.formats import BackupKind, format_time
@@ -78,7 +78,7 @@ def prune_backups(
             keep_weekly=keep_weekly,
             rule=rule,
             now=now,
-            good=backup_store.checksum_matches,
+            good=backup_read.checksum_matches,
         )
         for verdict in verdicts:
             if verdict.reason is not None:

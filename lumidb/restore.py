@@ -155,7 +155,7 @@ def check_backup_exists(options: RestoreOptions) -> None:
 def _chosen_entry(
     options: RestoreOptions, target: DatabaseTarget, now: datetime
 ) -> tuple[BackupEntry, list[str]]:
-    from lumidb import backup_store
+    from lumidb import backup_read, backup_store
 
     _check_choice(options)
     if options.file is None:
@@ -170,7 +170,7 @@ def _chosen_entry(
             f"{entry.file_name} has no manifest (an old script's backup?): no checksum to "
             "check and no row counts; its owner and privilege statements are left out"
         )
-    elif not backup_store.checksum_matches(entry):
+    elif not backup_read.checksum_matches(entry):
         raise OperationError(
             f"{entry.file_name} does not match the checksum in its manifest: it is damaged",
             hint="choose another backup",

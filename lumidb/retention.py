@@ -227,7 +227,7 @@ def latest_good_backup(
     temporary files are never candidates. Returns the entry and a warning for each newer
     one skipped.
     """
-    from lumidb import backup_store
+    from lumidb import backup_read, backup_store
 
     if isinstance(backup_dir, Path) and not backup_dir.is_dir():
         if backup_dir.exists():
@@ -253,7 +253,7 @@ def latest_good_backup(
     ]
     others = {e.database for e in entries if e.database and e.database != database}
     chosen, skipped = newest_good(
-        [e for e in mine if not is_future(e, now)], backup_store.checksum_matches
+        [e for e in mine if not is_future(e, now)], backup_read.checksum_matches
     )
     warnings += [
         f"skipped {e.file_name}: its checksum does not match its manifest (damaged?)"

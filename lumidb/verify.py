@@ -59,12 +59,12 @@ def verify_backup(
     """
     import secrets
 
-    from lumidb import backup_store, catalog
+    from lumidb import backup_read, catalog
     from lumidb.load import load_backup
     from lumidb.pgtools import client_for
 
     started = time.monotonic()
-    checksum = backup_store.checksum_matches(entry)
+    checksum = backup_read.checksum_matches(entry)
 
     def result(**kwargs: Any) -> VerifyResult:
         values: dict[str, Any] = {

@@ -26,7 +26,7 @@ from conftest import APP_PASSWORD, LUMIDB, Cli, CommandLineWatcher, clean_env, u
 from psycopg import sql
 from test_backup_store import fake_backup, write_manifest
 
-from lumidb import backup_store
+from lumidb import backup_read, backup_store
 from lumidb.backup import BackupOptions, create_backup
 from lumidb.connection import DatabaseTarget
 from lumidb.listing import list_backup_summaries
@@ -164,7 +164,7 @@ def test_backup_formats_manifest_and_row_counts(
         assert b"ALTER TABLE public.users OWNER" not in text and b"GRANT " not in text
         assert b"lumidb.environment" not in text
     entry = backup_store.load_entry(path)
-    assert backup_store.checksum_matches(entry) is True
+    assert backup_read.checksum_matches(entry) is True
     assert APP_PASSWORD not in run.stdout + run.stderr
     assert_no_password_in(path.parent)
 

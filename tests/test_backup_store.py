@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from lumidb import backup_store
+from lumidb import backup_read, backup_store
 from lumidb.errors import RefusedError, UsageError
 from lumidb.formats import format_time
 from lumidb.storage.local import LOCK_NAME, LocalFolder, partial_path_of
@@ -105,17 +105,17 @@ def test_checksum_and_streams(tmp_path: Path) -> None:
     for compression in ("zstd", "gzip", "none"):
         path = fake_backup(tmp_path, NOW, compression=compression)
         entry = backup_store.load_entry(path)
-        assert backup_store.checksum_matches(entry) is True
-        with backup_store.open_sql_stream(entry) as stream:
+        assert backup_read.checksum_matches(entry) is True
+        with backup_read.open_sql_stream(entry) as stream:
             assert stream.read() == SQL
     damaged = fake_backup(tmp_path, NOW, compression="zstd")
     data = bytearray(damaged.read_bytes())
     data[-1] ^= 0xFF
     damaged.write_bytes(bytes(data))
-    assert backup_store.checksum_matches(backup_store.load_entry(damaged)) is False
+    assert backup_read.checksum_matches(backup_store.load_entry(damaged)) is False
     legacy = tmp_path / "backup-old.sql"
     legacy.write_bytes(SQL)
-    assert backup_store.checksum_matches(backup_store.load_entry(legacy)) is None
+    assert backup_read.checksum_matches(backup_store.load_entry(legacy)) is None
 
 
 def test_load_entry_refuses_what_is_not_a_backup(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from test_backup_store import fake_backup
 
-from lumidb import backup_store
+from lumidb import backup_read, backup_store
 from lumidb.backup_store import BackupEntry
 from lumidb.retention import SafetyRetention, newest_good, plan_keep, plan_prune, plan_safety
 
@@ -44,7 +44,7 @@ def test_the_newest_good_backup_is_always_kept(tmp_path: Path) -> None:
     for damaged in paths[:2]:
         damaged.write_bytes(b"x" * len(damaged.read_bytes()))  # same size, other bytes
     entries = entries_of(tmp_path)
-    chosen, skipped = newest_good(entries, backup_store.checksum_matches)
+    chosen, skipped = newest_good(entries, backup_read.checksum_matches)
     assert chosen is not None and chosen.path == paths[2] and len(skipped) == 2
     verdicts = plan_prune(
         entries,
@@ -54,7 +54,7 @@ def test_the_newest_good_backup_is_always_kept(tmp_path: Path) -> None:
         keep_weekly=0,
         rule=SafetyRetention(),
         now=NOW,
-        good=backup_store.checksum_matches,
+        good=backup_read.checksum_matches,
     )
     reasons = {v.entry.path: v.reason for v in verdicts}
     assert reasons == {paths[0]: "last", paths[1]: None, paths[2]: "newest good"}

@@ -1,12 +1,11 @@
 """A backup location in an S3-compatible bucket: ``BackupStorage`` over ``s3://bucket/prefix``.
 
 Data objects are written by a streaming multipart upload (parts of ``PART_SIZE``, at most
-``PARTS_IN_FLIGHT`` being sent while the next fills, so memory stays flat whatever the
-dump's size: about 24 MiB) and
-published only by completing the upload when the ``with`` block succeeds; an exception
-aborts it, and a killed run leaves an incomplete upload, never an object, which the next
-writer of the folder aborts (``remove_leftovers``, under the lock). Names starting with
-a dot (the lock object, probes) are never objects. Reads stream the object's body; what a
+``PARTS_IN_FLIGHT`` sent while the next fills: about 24 MiB whatever the dump's size),
+published only by completing it when the ``with`` block succeeds; an exception aborts
+it, and a killed run leaves an incomplete upload, never an object, which the next writer
+of the folder aborts (``remove_leftovers``, under the lock). Names starting with a dot
+(the lock object, probes) are never objects. Reads stream the object's body; what a
 planted object holds is judged above, by the restore filter.
 """
 

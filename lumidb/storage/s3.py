@@ -4,9 +4,8 @@ Data objects are written by a streaming multipart upload (parts of ``PART_SIZE``
 ``PARTS_IN_FLIGHT`` sent while the next fills: about 24 MiB whatever the dump's size),
 published only by completing it when the ``with`` block succeeds; an exception aborts
 it, and a killed run leaves an incomplete upload, never an object, which the next writer
-of the folder aborts (``remove_leftovers``, under the lock). Names starting with a dot
-(the lock object, probes) are never objects. Reads stream the object's body; what a
-planted object holds is judged above, by the restore filter.
+of the folder aborts (``remove_leftovers``, under the lock). Dot-names (the lock, probes)
+are never objects. Reads stream the body; the restore filter judges what it holds.
 """
 
 from __future__ import annotations

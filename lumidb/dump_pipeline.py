@@ -145,20 +145,12 @@ def _pg_dump_args(suite: ClientSuite, target: DatabaseTarget) -> list[str]:
 
 
 def _cause_line(stderr: IO[bytes], target: DatabaseTarget) -> str:
-    """The line of pg_dump's messages that says why it failed.
+    """The line of pg_dump's messages that says why it failed (``pgtools.child_error``):
+    its ``error:`` line, not the lines of context after it."""
+    from lumidb.pgtools import child_error
 
-    pg_dump writes ``pg_dump: error: ...`` (or a server's ``FATAL:``/``ERROR:``) and
-    then lines of context (``detail: Query was: ...``, ``hint: ...``): the cause is the
-    first error line, not the last line.
-    """
     stderr.seek(0)
-    text = target.scrub(stderr.read().decode("utf-8", "replace"))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for marker in ("error:", "FATAL:", "ERROR:"):
-        for line in lines:
-            if marker in line:
-                return line
-    return lines[-1] if lines else ""
+    return child_error(stderr.read(), target)
 
 
 def _failure(

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -160,13 +159,14 @@ def reset(
 ) -> ResetResult:
     """Carry out a reset under lumidb's lock: safety backup, then one transaction."""
     from lumidb.locks import database_lock
+    from lumidb.migrations import sa_connection
     from lumidb.schema_contents import terminate_sessions
 
     say = notify or (lambda _message: None)
     started = time.monotonic()
     with (
         database_lock(target, "reset", timeout=options.lock_timeout),
-        _working_session(target) as conn,
+        sa_connection(target, "reset") as conn,  # Alembic's session, the only working one
     ):
         raw: Any = conn.connection.driver_connection  # the psycopg connection itself
         _refuse(options, raw)  # the record may have changed since the plan
@@ -207,16 +207,6 @@ def _safety_backup(
         now=now,
         conn=conn,
     )
-
-
-@contextmanager
-def _working_session(target: DatabaseTarget) -> Iterator[Connection]:
-    """reset's one session: SQLAlchemy's (Alembic runs on it), whose psycopg connection
-    also serves the checks and the safety backup."""
-    from lumidb.migrations import sa_connection
-
-    with sa_connection(target, "reset") as conn:
-        yield conn
 
 
 def _rebuild(

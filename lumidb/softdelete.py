@@ -321,13 +321,8 @@ def plan_reactivate(
             ("", ()) if since is None else (' AND "updatedAt" >= %s', (db_time(since),))
         )
         if scope.user_ids is None or scope.user_ids:
-            where, args = scope_clause("id", scope.user_ids)
-            for uid, email in conn.execute(
-                'SELECT id, email FROM users WHERE NOT "isActive"'
-                + where
-                + since_sql
-                + " ORDER BY id",
-                (*args, *since_args),
+            for uid, email in _soft_deleted(
+                conn, "users", "email", scope.user_ids, since_sql, since_args
             ):
                 if is_anonymised(email):
                     refused.append(
@@ -337,13 +332,8 @@ def plan_reactivate(
                     users.append(uid)
                     emails.append(email)
         if scope.product_ids is None or scope.product_ids:
-            where, args = scope_clause("id", scope.product_ids)
-            for pid, sku in conn.execute(
-                'SELECT id, sku FROM products WHERE NOT "isActive"'
-                + where
-                + since_sql
-                + " ORDER BY id",
-                (*args, *since_args),
+            for pid, sku in _soft_deleted(
+                conn, "products", "sku", scope.product_ids, since_sql, since_args
             ):
                 products.append(pid)
                 skus.append(sku)
@@ -357,6 +347,26 @@ def plan_reactivate(
         product_skus=skus,
         refused=refused,
         not_soft_deleted=scope.active,
+    )
+
+
+def _soft_deleted(
+    conn: Any,
+    table: str,
+    label: str,
+    ids: list[str] | None,
+    since_sql: str,
+    since_args: tuple[Any, ...],
+) -> Any:
+    """(id, label) of the soft-deleted rows of ``table`` in scope, by id; the names are
+    this module's constants, never input."""
+    where, args = scope_clause("id", ids)
+    return conn.execute(
+        f'SELECT id, {label} FROM {table} WHERE NOT "isActive"'
+        + where
+        + since_sql
+        + " ORDER BY id",
+        (*args, *since_args),
     )
 
 

@@ -6,48 +6,150 @@ exit code: one line on stderr for an error, exactly one JSON document with ``--j
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup, TyperOption
+from typer.core import TyperCommand, TyperGroup
 
 from lumidb import __version__, exit_codes
-from lumidb.commands import (
-    backup,
-    backups,
-    inactive,
-    migrate,
-    psql,
-    purge,
-    reset,
-    restore,
-    restore_inactive,
-    seed,
-    server,
-    setup,
-)
-from lumidb.commands import doctor as doctor_cmd
+from lumidb.commands import typer_patches
 from lumidb.commands.runtime import Runtime
 from lumidb.errors import LumidbError
 
-_typer_display_type_rich = TyperOption.display_type_rich
-
-
-def _flag_shows_no_type(self: TyperOption, ctx: Any) -> str | None:
-    """Typer 0.29 prints ``<bool>`` after every flag in ``--help``, as if it took a value."""
-    return None if self.is_flag else _typer_display_type_rich(self, ctx)
-
-
-TyperOption.display_type_rich = _flag_shows_no_type  # type: ignore[method-assign]
-
+typer_patches.install()
 
 # Options each command takes for itself, which users often put before the command.
 COMMAND_OPTIONS = frozenset({"--json", "--quiet", "-q", "--yes", "-y", "--dry-run"})
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A command of the root, imported only when it runs (or for its own ``--help``).
+
+    ``summary`` is the line ``lumidb --help`` shows: the first paragraph of the command's
+    docstring (or of its group's help), kept equal to it by tests/test_cli_lazy.py.
+    """
+
+    module: str
+    attribute: str
+    summary: str
+
+
+# The commands in the order `lumidb --help` lists them; each one's code is
+# lumidb/commands/<module>.py.
+COMMANDS: dict[str, Entry] = {
+    "migrate": Entry(
+        "lumidb.commands.migrate",
+        "app",
+        "Apply, write and inspect schema revisions. Bare `lumidb migrate` runs the development"
+        " flow: apply pending revisions, then write and apply a new one if the models changed."
+        " The options below are the development flow's; a subcommand's options come after it"
+        " (lumidb migrate deploy --json).",
+    ),
+    "server": Entry(
+        "lumidb.commands.server",
+        "app",
+        "Manage the local PostgreSQL that lumidb runs when no DATABASE_URL is set.",
+    ),
+    "doctor": Entry(
+        "lumidb.commands.doctor",
+        "doctor",
+        "Check configuration, connection, server, client programs, migrations and backups.",
+    ),
+    "backup": Entry(
+        "lumidb.commands.backup",
+        "backup",
+        "Dump the database into the backup directory, with a checksummed manifest.",
+    ),
+    "backups": Entry(
+        "lumidb.commands.backups",
+        "app",
+        "List, verify and prune backups; check a backup location.",
+    ),
+    "restore-latest": Entry(
+        "lumidb.commands.restore",
+        "restore_latest",
+        "Replace the database's data with its newest complete backup, in one transaction.",
+    ),
+    "seed": Entry(
+        "lumidb.commands.seed",
+        "seed",
+        "Add the admin (LUMIDB_ADMIN_EMAIL) and the sample catalogue where they are missing.",
+    ),
+    "reset": Entry(
+        "lumidb.commands.reset",
+        "reset",
+        "Drop every table and type of the application, run every migration, then seed.",
+    ),
+    "setup": Entry(
+        "lumidb.commands.setup",
+        "setup",
+        "Start the local server (no DATABASE_URL), apply revisions, seed a new database.",
+    ),
+    "psql": Entry(
+        "lumidb.commands.psql",
+        "psql",
+        "Open psql on the target database (DATABASE_URL, else the local server).",
+    ),
+    "purge": Entry(
+        "lumidb.commands.purge",
+        "purge",
+        "Permanently remove soft-deleted users and products, keeping order history whole.",
+    ),
+    "restore-inactive": Entry(
+        "lumidb.commands.restore_inactive",
+        "restore_inactive",
+        "Reactivate soft-deleted users and products (all, or the ones the filters name).",
+    ),
+    "inactive": Entry(
+        "lumidb.commands.inactive",
+        "inactive",
+        "List soft-deleted users and products, their age, and what `purge` would do to each.",
+    ),
+}
+
+
+def load_command(name: str) -> Any:
+    """Import one root command's module and build its click command (a group for a sub-app)."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    if isinstance(target, typer.Typer):
+        command: Any = typer.main.get_group(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name=name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
 class LumidbGroup(TyperGroup):
     """The edge: shows the result a command returns and exits with its code; turns lumidb's
     errors into one line on stderr (and the error document with ``--json``) and theirs."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command, imported now; while ``lumidb --help`` lists them, its summary only."""
+        if cmd_name not in COMMANDS:
+            return None
+        if self._listing:
+            return TyperCommand(cmd_name, help=COMMANDS[cmd_name].summary)
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+    _listing = False
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         """``lumidb --json backups list``: say where the option goes (exit 2)."""
@@ -140,19 +242,6 @@ app = typer.Typer(
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(migrate.app, name="migrate")
-app.add_typer(server.app, name="server")
-app.command(name="doctor")(doctor_cmd.doctor)
-app.command(name="backup")(backup.backup)
-app.add_typer(backups.app, name="backups")
-app.command(name="restore-latest")(restore.restore_latest)
-app.command(name="seed")(seed.seed)
-app.command(name="reset")(reset.reset)
-app.command(name="setup")(setup.setup)
-app.command(name="psql")(psql.psql)
-app.command(name="purge")(purge.purge)
-app.command(name="restore-inactive")(restore_inactive.restore_inactive)
-app.command(name="inactive")(inactive.inactive)
 
 
 def _version(value: bool) -> None:

@@ -13,10 +13,9 @@ def doctor(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> object:
-    """Check configuration, connection, server, client programs, migrations and the backup location
-    (a bucket is only read: `lumidb backups check-store` writes a probe).
+    """Check configuration, connection, server, client programs, migrations and backups.
 
-    Exits 1 when any check fails; each failing check says how to fix it.
+    The backup location is only read (`lumidb backups check-store` writes a probe). Exits 1 when any check fails; each failing check says how to fix it.
 
     Example: lumidb doctor --json
     """

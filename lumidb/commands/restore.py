@@ -66,8 +66,9 @@ def restore_latest(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> object:
-    """Replace the database's data with its newest complete backup, in one transaction
-    (--jobs: in parallel, which is not one transaction).
+    """Replace the database's data with its newest complete backup, in one transaction.
+
+    With --jobs the load runs in parallel, which is not one transaction.
 
     Only backups of the target database (by their manifest) are candidates;
     --from-database NAME takes another database's, --file a given file.

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
+from lumidb.backup_store import shown_name
 from lumidb.console import Output
 from lumidb.views.wording import View, age_text, format_text, ok_mark, rows_text, size_text
 
@@ -50,38 +50,43 @@ def verify_result(output: Output, result: VerifyResult) -> None:
 
 
 def backup_listing(output: Output, listing: BackupListing) -> None:
+    """One aligned line per backup (no box: 500 backups print in a blink), newest first."""
     if not listing.backups:
         output.out.print(f"no backups in {escape(listing.backup_dir)}")
         return
-    states = {"ok": "[green]ok[/]", "mismatch": "[red]MISMATCH[/]", "none": "[dim]none[/]"}
-    rows: list[dict[str, str]] = []
+    states = {"ok": "green", "mismatch": "red", "none": "dim"}
+    shown = {"mismatch": "MISMATCH"}
+    rows: list[dict[str, tuple[str, str]]] = []  # column -> (plain text, style)
     for item in listing.backups:
-        kind = f"[yellow]{item.backup_kind}[/]" if item.backup_kind != "backup" else "backup"
         rows.append(
             {
-                "file": escape(item.file.rsplit("/", 1)[-1]),
-                "kind": kind,
-                "age": age_text(item.age_seconds),
-                "size": size_text(item.size),
-                "format": format_text(item.format, item.compression),
-                "revision": escape(item.alembic_revision or "-"),
-                "checksum": states.get(item.checksum, item.checksum),
+                "file": (shown_name(item.file.rsplit("/", 1)[-1]), ""),
+                "kind": (item.backup_kind, "" if item.backup_kind == "backup" else "yellow"),
+                "age": (age_text(item.age_seconds), ""),
+                "size": (size_text(item.size), ""),
+                "format": (format_text(item.format, item.compression), ""),
+                "revision": (shown_name(item.alembic_revision or "-"), ""),
+                "checksum": (
+                    shown.get(item.checksum, item.checksum),
+                    states.get(item.checksum, ""),
+                ),
             }
         )
-    columns = _fitting_columns(rows, output.out.width)
-    table = Table(title=f"backups in {escape(listing.backup_dir)}, newest first")
-    for column in columns:
-        table.add_column(
-            column,
-            justify="right" if column in ("age", "size") else "left",
-            no_wrap=column == "file",
-            min_width=max(len(Text.from_markup(r["file"]).plain) for r in rows)
-            if column == "file"
-            else None,
-        )
-    for row in rows:
-        table.add_row(*(row[c] for c in columns))
-    output.out.print(table)
+    widths = {c: max(len(c), *(len(r[c][0]) for r in rows)) for c in _LISTING_COLUMNS}
+    columns = _fitting_columns(widths, output.out.width)
+    text = Text(f"backups in {shown_name(listing.backup_dir)}, newest first\n", style="italic")
+    for row in [{c: (c, "bold") for c in columns}, *rows]:
+        for index, column in enumerate(columns):
+            cell, style = row[column]
+            pad = " " * (widths[column] - len(cell))
+            right = column in ("age", "size")
+            text.append(("  " if index else "") + (pad if right else ""))
+            text.append(cell, style=style)
+            if not right and index < len(columns) - 1:
+                text.append(pad)
+        text.append("\n")
+    text.rstrip()
+    output.out.print(text, soft_wrap=True, highlight=False)
 
 
 # Dropped first when the terminal is narrow: the file name (needed for --file and verify)
@@ -90,14 +95,10 @@ _LISTING_COLUMNS = ("file", "kind", "age", "size", "format", "revision", "checks
 _LISTING_DROP_ORDER = ("format", "kind", "revision", "size")
 
 
-def _fitting_columns(rows: list[dict[str, str]], width: int) -> list[str]:
-    def needed(column: str) -> int:
-        cells = [Text.from_markup(r[column]).plain for r in rows]
-        return max(len(column), *(len(c) for c in cells)) + 3  # padding and a border
-
+def _fitting_columns(widths: dict[str, int], width: int) -> list[str]:
     columns = list(_LISTING_COLUMNS)
     for dropped in _LISTING_DROP_ORDER:
-        if sum(needed(c) for c in columns) + 1 <= width:
+        if sum(widths[c] + 2 for c in columns) - 2 <= width:
             break
         columns.remove(dropped)
     return columns

@@ -116,6 +116,22 @@ class _TestServer:
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._tmp = None
 
+    def crash(self) -> None:
+        """Stop at once, as a power cut would: no checkpoint, recovery at the next start."""
+        self._pg_ctl(["stop", "-m", "immediate", "-w", "-t", "30"])
+        self._running = False
+
+    def start_again(self) -> None:
+        """Start the same cluster again, on the same port, after ``crash``."""
+        result = self._pg_ctl(
+            ["start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}"]
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"the {self.name} test server did not start again: {self._log_tail()}"
+            )
+        self._running = True
+
     def __enter__(self) -> Self:
         self.start()
         return self

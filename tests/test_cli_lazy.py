@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 import typer
+from conftest import LUMIDB, Cli, clean_env
 from typer._coercion import RuntimeParam, build_runtime_param, resolve_type_descriptor
 from typer.models import OptionInfo
 
 from lumidb import __version__, cli
 from lumidb.commands.typer_patches import PlainRuntimeParam, _build_runtime_param
 from lumidb.formats import BackupFormat
-from tests.conftest import LUMIDB, Cli, clean_env
 
 
 def test_every_summary_is_the_commands_own_first_paragraph() -> None:
@@ -174,8 +174,9 @@ def test_the_listing_is_aligned_and_shows_no_raw_control_characters(cli: Cli) ->
     import json as json_module
     from datetime import UTC, datetime, timedelta
 
+    from test_backup_store import fake_backup
+
     from lumidb import backup_store
-    from tests.test_backup_store import fake_backup
 
     folder = cli.workdir / "backups"
     first = fake_backup(folder, datetime(2026, 11, 1, tzinfo=UTC))

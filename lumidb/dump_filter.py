@@ -194,6 +194,7 @@ class DumpFilter(SqlLexer):
         pos = 0
         while pos < n:
             self._pos0 = pos
+            counted = self._copy is not None  # COPY data counts its own lines, once
             if self._copy is not None:
                 new = self._copy_data(buf, pos, n, final, out)
             elif self._stmt is None and self._line_comment:
@@ -207,7 +208,8 @@ class DumpFilter(SqlLexer):
                 new = self._lex(buf, pos, n, final, out)
             if new == pos:
                 break
-            self._line += buf.count(b"\n", pos, new)
+            if not counted:
+                self._line += buf.count(b"\n", pos, new)
             self._tail = (self._tail + buf[max(pos, new - 2) : new])[-2:]
             pos = new
         rest = buf[pos:]
@@ -237,6 +239,7 @@ class DumpFilter(SqlLexer):
                 if marker:
                     if start < pos:
                         self._emit_copy(buf[start:pos], out)
+                    self._line += buf.count(b"\n", pos, pos + marker)
                     if not self._copy_skip:
                         out.append(buf[pos : pos + marker])
                     self._copy = None
@@ -264,11 +267,14 @@ class DumpFilter(SqlLexer):
         return pos
 
     def _emit_copy(self, data: bytes, out: list[bytes]) -> None:
+        """Pass a slice of COPY data on; its lines are its rows, counted once for both."""
+        lines = data.count(b"\n")
+        self._line += lines
         if self._copy_skip:
             return
         assert self._copy is not None
         table = self._copy.qualified
-        self.rows[table] = self.rows.get(table, 0) + data.count(b"\n")
+        self.rows[table] = self.rows.get(table, 0) + lines
         out.append(data)
 
     # --- statements ---

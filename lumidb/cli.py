@@ -6,6 +6,7 @@ exit code: one line on stderr for an error, exactly one JSON document with ``--j
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -71,7 +72,7 @@ COMMANDS: dict[str, Entry] = {
     "restore-latest": Entry(
         "lumidb.commands.restore",
         "restore_latest",
-        "Replace the database's data with its newest complete backup, in one transaction.",
+        "Replace the data with the newest complete backup, in one transaction (not with --jobs).",
     ),
     "seed": Entry(
         "lumidb.commands.seed",
@@ -141,6 +142,19 @@ class LumidbGroup(TyperGroup):
         if cmd_name not in self.commands:
             self.commands[cmd_name] = load_command(cmd_name)
         return self.commands[cmd_name]
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """Typer suggests from the commands built so far: here, from every command's name."""
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as exc:  # click's UsageError: "No such command 'backp'."
+            message = getattr(exc, "message", None)
+            if isinstance(message, str) and args and "Did you mean" not in message:
+                matches = difflib.get_close_matches(args[0], list(COMMANDS))
+                if matches:
+                    names = ", ".join(repr(match) for match in matches)
+                    exc.message = f"{message.rstrip('.')}. Did you mean {names}?"  # type: ignore[attr-defined]
+            raise
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self._listing = True

@@ -10,18 +10,21 @@ registers ``atexit`` work. Tests that call ``lumidb.cli`` in-process are not aff
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 
-EXIT_FLUSH_FAILED = 120  # what Python itself exits with when stdout cannot be flushed
+FAILED = 1  # lumidb.exit_codes.FAILED, without importing anything
 
 
 def main() -> None:
     if sys.argv[1:] == ["--version"]:
         from lumidb import __version__
 
-        sys.stdout.write(f"lumidb {__version__}\n")
+        try:
+            if sys.stdout is not None:
+                sys.stdout.write(f"lumidb {__version__}\n")
+        except OSError:
+            _exit(FAILED)
         _exit(0)
     from lumidb.cli import main as cli_main
 
@@ -39,15 +42,21 @@ def _code_of(exc: SystemExit) -> int:
     if isinstance(exc.code, int):
         return exc.code
     print(exc.code, file=sys.stderr)
-    return 1
+    return FAILED
 
 
 def _exit(code: int) -> None:
-    """Flush what was written and end the process at once with ``code``."""
-    try:
-        sys.stdout.flush()
-    except OSError:  # a closed pipe (`lumidb backups list | head -1`)
-        code = code or EXIT_FLUSH_FAILED
-    with contextlib.suppress(OSError):
-        sys.stderr.flush()
+    """Flush what was written and end the process at once with ``code``.
+
+    Output that could not be written (a closed pipe: `lumidb backups list | head -0`)
+    makes a successful command exit 1, never 0.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:
+            continue
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe, a closed file
+            if stream is sys.stdout:
+                code = code or FAILED
     os._exit(code)

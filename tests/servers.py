@@ -122,15 +122,22 @@ class _TestServer:
         self._running = False
 
     def start_again(self) -> None:
-        """Start the same cluster again, on the same port, after ``crash``."""
-        result = self._pg_ctl(
-            ["start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}"]
-        )
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"the {self.name} test server did not start again: {self._log_tail()}"
+        """Start the same cluster again, on the same port, after ``crash`` (retried while
+        another process briefly holds the port)."""
+        import time
+
+        for _ in range(START_ATTEMPTS * 4):
+            result = self._pg_ctl(
+                ["start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}"]
             )
-        self._running = True
+            if result.returncode == 0:
+                self._running = True
+                return
+            detail = self._log_tail() or result.stderr
+            if "could not bind" not in detail and "in use" not in detail:
+                break
+            time.sleep(0.5)
+        raise RuntimeError(f"the {self.name} test server did not start again: {self._log_tail()}")
 
     def __enter__(self) -> Self:
         self.start()

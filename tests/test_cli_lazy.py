@@ -38,6 +38,7 @@ def test_root_help_lists_every_command_without_importing_them(tmp_path: Path) ->
     probe = (
         "import sys\nsys.argv = ['lumidb', '--help']\nfrom lumidb.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('pydantic' in sys.modules)\n"
         "print(sorted(m for m in sys.modules if m.startswith('lumidb.commands.')))\n"
     )
     run = subprocess.run(
@@ -51,9 +52,40 @@ def test_root_help_lists_every_command_without_importing_them(tmp_path: Path) ->
     assert run.returncode == 0, run.stderr
     for name in cli.COMMANDS:
         assert f" {name} " in run.stdout, name
-    imported = run.stdout.strip().splitlines()[-1]
+    pydantic_loaded, imported = run.stdout.strip().splitlines()[-2:]
     assert "lumidb.commands.backup'" not in imported and "lumidb.commands.migrate" not in imported
-    assert "pydantic" not in imported
+    assert pydantic_loaded == "False"
+
+
+def test_commands_coerce_plain_values_without_typers_pydantic_adapters(tmp_path: Path) -> None:
+    """The patch is in force for real commands: after parsing `backup --keep 3 --format
+    custom`, Typer's adapter module (pydantic) was never imported. Fails if a Typer
+    upgrade stops calling the function typer_patches replaces."""
+    probe = (
+        "import sys\n"
+        "from lumidb import cli\n"
+        "command = cli.load_command('backup')\n"
+        "ctx = command.make_context('backup', ['--keep', '3', '--format', 'custom', '--to', 'x'])\n"
+        "print(ctx.params['keep'], ctx.params['format'].value, ctx.params['to'])\n"
+        "print('typer._adapters' in sys.modules, 'pydantic' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["3 custom x", "False False"]
+
+
+def test_a_typo_at_the_root_still_gets_suggestions(cli: Cli) -> None:
+    run = cli("backp")
+    words = " ".join(run.stderr.replace("│", " ").split())
+    assert run.exit_code == 2
+    assert "No such command 'backp'. Did you mean 'backup', 'backups'?" in words
 
 
 def test_a_subcommand_still_works_and_unknown_ones_are_usage_errors(cli: Cli) -> None:
@@ -156,16 +188,31 @@ def test_the_installed_program_answers_version_and_keeps_exit_codes(tmp_path: Pa
 
 def test_a_closed_pipe_is_not_a_success(tmp_path: Path) -> None:
     """`lumidb … | head -0`: output that could not be written is not exit 0."""
+    for unbuffered in ("", "1"):  # PYTHONUNBUFFERED=1 is common in container images
+        for args in (["--version"], ["--help"]):
+            assert _closed_pipe_exit(args, tmp_path, unbuffered) == (1, ""), (args, unbuffered)
+
+
+def test_the_entry_points_exit_code_is_lumidbs_failed() -> None:
+    from lumidb import entry, exit_codes
+
+    assert entry.FAILED == exit_codes.FAILED
+
+
+def _closed_pipe_exit(args: list[str], cwd: Path, unbuffered: str) -> tuple[int, str]:
+    """Exit code and stderr (no traceback) when stdout's reader went away first."""
     proc = subprocess.Popen(
-        [LUMIDB, "--help"],
+        [LUMIDB, *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=tmp_path,
-        env=clean_env(COLUMNS="80"),
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env={**clean_env(COLUMNS="80"), "PYTHONUNBUFFERED": unbuffered},
     )
-    assert proc.stdout is not None
-    proc.stdout.close()  # the reader went away before anything was written
-    assert proc.wait(timeout=60) != 0
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    errors = proc.stderr.read().decode()
+    proc.stderr.close()
+    return proc.wait(timeout=60), errors
 
 
 def test_the_listing_is_aligned_and_shows_no_raw_control_characters(cli: Cli) -> None:
@@ -204,3 +251,9 @@ def test_the_listing_is_aligned_and_shows_no_raw_control_characters(cli: Cli) ->
     assert "\\x1b[31mred\\x1b[0m\\n0002" in lines[-1]
     start = lines[1].index("checksum")
     assert {line[start:].split()[0] for line in lines[2:-1]} == {"unchecked"}
+    # On a terminal: the title in italics, the header bold, the rows plain.
+    cli.setenv("FORCE_COLOR", "1")
+    coloured = cli("backups", "list").stdout.splitlines()
+    assert coloured[0].startswith("\x1b[3mbackups in ") and "\x1b[1mfile" in coloured[1]
+    assert not any("\x1b[3m" in line for line in coloured[1:])
+    assert "\x1b" not in coloured[2]

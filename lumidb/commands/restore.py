@@ -66,7 +66,7 @@ def restore_latest(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> object:
-    """Replace the database's data with its newest complete backup, in one transaction.
+    """Replace the data with the newest complete backup, in one transaction (not with --jobs).
 
     With --jobs the load runs in parallel, which is not one transaction.
 

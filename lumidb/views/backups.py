@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.markup import escape
 from rich.text import Text
 
@@ -72,13 +73,14 @@ def backup_listing(output: Output, listing: BackupListing) -> None:
                 ),
             }
         )
-    widths = {c: max(len(c), *(len(r[c][0]) for r in rows)) for c in _LISTING_COLUMNS}
+    widths = {c: max(len(c), *(cell_len(r[c][0]) for r in rows)) for c in _LISTING_COLUMNS}
     columns = _fitting_columns(widths, output.out.width)
-    text = Text(f"backups in {shown_name(listing.backup_dir)}, newest first\n", style="italic")
+    text = Text()
+    text.append(f"backups in {shown_name(listing.backup_dir)}, newest first\n", style="italic")
     for row in [{c: (c, "bold") for c in columns}, *rows]:
         for index, column in enumerate(columns):
             cell, style = row[column]
-            pad = " " * (widths[column] - len(cell))
+            pad = " " * (widths[column] - cell_len(cell))
             right = column in ("age", "size")
             text.append(("  " if index else "") + (pad if right else ""))
             text.append(cell, style=style)

@@ -122,22 +122,8 @@ class _TestServer:
         self._running = False
 
     def start_again(self) -> None:
-        """Start the same cluster again, on the same port, after ``crash`` (retried while
-        another process briefly holds the port)."""
-        import time
-
-        for _ in range(START_ATTEMPTS * 4):
-            result = self._pg_ctl(
-                ["start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}"]
-            )
-            if result.returncode == 0:
-                self._running = True
-                return
-            detail = self._log_tail() or result.stderr
-            if "could not bind" not in detail and "in use" not in detail:
-                break
-            time.sleep(0.5)
-        raise RuntimeError(f"the {self.name} test server did not start again: {self._log_tail()}")
+        """Start the same cluster again, on the same port, after ``crash``."""
+        self._start_server(same_port=True)
 
     def __enter__(self) -> Self:
         self.start()
@@ -261,10 +247,15 @@ class _TestServer:
         with conf.open("a") as handle:
             handle.write("\n# lumidb test server\n" + extra)
 
-    def _start_server(self) -> None:
+    def _start_server(self, *, same_port: bool = False) -> None:
+        """Start on a free port (another one on each attempt), or on ``self.port`` again,
+        retried a while when another process briefly holds it."""
+        import time
+
         detail = ""
-        for _ in range(START_ATTEMPTS):
-            self.port = _free_port()
+        for _ in range(START_ATTEMPTS * (4 if same_port else 1)):
+            if not same_port:
+                self.port = _free_port()
             result = self._pg_ctl(
                 ["start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {self.port}"]
             )
@@ -274,6 +265,8 @@ class _TestServer:
             detail = self._log_tail() or result.stderr
             if "could not bind" not in detail and "in use" not in detail:
                 break
+            if same_port:
+                time.sleep(0.5)
         raise RuntimeError(f"the {self.name} test server did not start: {detail}")
 
     def _read_version(self) -> None:

@@ -41,15 +41,7 @@ def test_root_help_lists_every_command_without_importing_them(tmp_path: Path) ->
         "print('pydantic' in sys.modules)\n"
         "print(sorted(m for m in sys.modules if m.startswith('lumidb.commands.')))\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(COLUMNS="120"),
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
+    run = _fresh_python(probe, tmp_path)
     for name in cli.COMMANDS:
         assert f" {name} " in run.stdout, name
     pydantic_loaded, imported = run.stdout.strip().splitlines()[-2:]
@@ -69,16 +61,22 @@ def test_commands_coerce_plain_values_without_typers_pydantic_adapters(tmp_path:
         "print(ctx.params['keep'], ctx.params['format'].value, ctx.params['to'])\n"
         "print('typer._adapters' in sys.modules, 'pydantic' in sys.modules)\n"
     )
+    run = _fresh_python(probe, tmp_path)
+    assert run.stdout.splitlines() == ["3 custom x", "False False"]
+
+
+def _fresh_python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``code`` in a new interpreter (nothing imported yet), which must exit 0."""
     run = subprocess.run(
-        [sys.executable, "-c", probe],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
-        env=clean_env(),
+        cwd=cwd,
+        env=clean_env(COLUMNS="120"),
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == ["3 custom x", "False False"]
+    return run
 
 
 def test_a_typo_at_the_root_still_gets_suggestions(cli: Cli) -> None:

@@ -130,6 +130,8 @@ class LumidbGroup(TyperGroup):
     """The edge: shows the result a command returns and exits with its code; turns lumidb's
     errors into one line on stderr (and the error document with ``--json``) and theirs."""
 
+    _listing = False  # True while format_help lists the commands
+
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
 
@@ -162,8 +164,6 @@ class LumidbGroup(TyperGroup):
             super().format_help(ctx, formatter)
         finally:
             self._listing = False
-
-    _listing = False
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         """``lumidb --json backups list``: say where the option goes (exit 2)."""

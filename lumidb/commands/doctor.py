@@ -15,7 +15,8 @@ def doctor(
 ) -> object:
     """Check configuration, connection, server, client programs, migrations and backups.
 
-    The backup location is only read (`lumidb backups check-store` writes a probe). Exits 1 when any check fails; each failing check says how to fix it.
+    The backup location is only read (`lumidb backups check-store` writes a probe).
+    Exits 1 when any check fails; each failing check says how to fix it.
 
     Example: lumidb doctor --json
     """

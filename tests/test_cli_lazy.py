@@ -111,6 +111,9 @@ CASES: list[tuple[Any, OptionInfo, Any]] = [
     (BackupFormat, OptionInfo(), "custom"),
     (BackupFormat, OptionInfo(), BackupFormat.PLAIN),
     (Colour, OptionInfo(), "blue"),
+    (list[str], OptionInfo(), ("a@x.test", "b@x.test")),
+    (list[str], OptionInfo(), ["-c", "select 1"]),
+    (list[str], OptionInfo(), ()),
 ]
 
 BAD: list[tuple[Any, OptionInfo, Any]] = [

@@ -3,10 +3,11 @@
 
 Typer coerces every option value through a pydantic ``TypeAdapter`` it builds on first
 use: importing pydantic and building the schemas costs every command 50-90 ms. For a
-valid value of a ``bool``, ``int``, ``str`` or ``Enum`` option the result is plain, so
-it is computed here; anything else (a value out of range, an unknown choice, text where
-a number goes, a type lumidb does not use) goes to Typer's own coercion, so every error
-message stays Typer's. tests/test_cli_lazy.py checks both give the same values.
+valid value of a ``bool``, ``int``, ``str``, ``list[str]`` or ``Enum`` option the result
+is plain, so it is computed here; anything else (a value out of range, an unknown
+choice, text where a number goes, a type lumidb does not use) goes to Typer's own
+coercion, so every error message stays Typer's. tests/test_cli_lazy.py checks both give
+the same values.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, get_args, get_origin
 
 import typer._coercion
 import typer.core
@@ -46,6 +47,11 @@ def plain_value(descriptor: TypeDescriptor, value: Any, ctx: Any) -> Any:
         ):
             return _NOT_PLAIN
         return value
+    origin: Any = get_origin(annotation)
+    if origin is list and get_args(annotation) == (str,):
+        if isinstance(value, list | tuple) and all(isinstance(item, str) for item in value):
+            return list(value)
+        return _NOT_PLAIN
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         if isinstance(value, annotation):
             return value

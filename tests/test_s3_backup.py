@@ -30,6 +30,29 @@ def keys(place: S3Place) -> list[str]:
     return sorted(item["Key"][len(place.prefix) + 1 :] for item in reply.get("Contents", []))
 
 
+def made_backup(cli: Cli, place: S3Place) -> tuple[str, bytes, dict[str, Any]]:
+    """A real backup in the bucket: its name, data and manifest."""
+    run = cli("backup", "--compress", "none", "--json")
+    assert run.exit_code == 0, run.stderr
+    name = json.loads(run.stdout)["path"].rsplit("/", 1)[1]
+    client = place.server.client()
+    key = f"{place.prefix}/{name}"
+    data = client.get_object(Bucket=place.bucket, Key=key)["Body"].read()
+    body = client.get_object(Bucket=place.bucket, Key=key + ".manifest.json")["Body"].read()
+    return name, data, json.loads(body)
+
+
+def plant(place: S3Place, name: str, data: bytes, manifest: dict[str, Any]) -> None:
+    """``data`` stored as backup ``name`` with a manifest that matches it (size, SHA-256)."""
+    client = place.server.client()
+    client.put_object(Bucket=place.bucket, Key=f"{place.prefix}/{name}", Body=data)
+    client.put_object(
+        Bucket=place.bucket,
+        Key=f"{place.prefix}/{name}.manifest.json",
+        Body=json.dumps(dict(manifest, sha256=hashlib.sha256(data).hexdigest(), size=len(data))),
+    )
+
+
 def uploads(place: S3Place) -> list[str]:
     reply = place.server.client().list_multipart_uploads(Bucket=place.bucket)
     return [item["Key"] for item in reply.get("Uploads", [])]
@@ -270,22 +293,12 @@ def test_a_planted_hostile_object_is_refused_like_a_hostile_file(
     cli: Cli, db: DatabaseTarget, bucket_env: S3Place, tmp_path: Path
 ) -> None:
     place = bucket_env
-    made = cli("backup", "--compress", "none", "--json")
-    assert made.exit_code == 0, made.stderr
-    name = json.loads(made.stdout)["path"].rsplit("/", 1)[1]
+    name, data, manifest = made_backup(cli, place)
     client = place.server.client()
-    key = f"{place.prefix}/{name}"
-    data = client.get_object(Bucket=place.bucket, Key=key)["Body"].read()
     marker = tmp_path / "pwned"
     at = data.index(b"CREATE TABLE public.products")
     hostile = data[:at] + f"\\! touch {marker}\n".encode() + data[at:]
-    manifest = json.loads(
-        client.get_object(Bucket=place.bucket, Key=key + ".manifest.json")["Body"].read()
-    )
-    manifest["size"] = len(hostile)
-    manifest["sha256"] = hashlib.sha256(hostile).hexdigest()
-    client.put_object(Bucket=place.bucket, Key=key, Body=hostile)
-    client.put_object(Bucket=place.bucket, Key=key + ".manifest.json", Body=json.dumps(manifest))
+    plant(place, name, hostile, manifest)
     change(db)
     before = snapshot(db)
     for args in (["restore-latest", "--yes"], ["backups", "verify"]):

@@ -3,40 +3,16 @@ backups, bad endpoints, stale locks (each once failed)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import Cli, S3Place
 from test_s3_backup import bucket_env as bucket_env
-from test_s3_backup import keys
+from test_s3_backup import keys, made_backup, plant
 
 from lumidb.connection import DatabaseTarget
-
-
-def made_backup(cli: Cli, place: S3Place) -> tuple[str, bytes, dict[str, Any]]:
-    """A real backup in the bucket: its name, data and manifest."""
-    run = cli("backup", "--compress", "none", "--json")
-    assert run.exit_code == 0, run.stderr
-    name = json.loads(run.stdout)["path"].rsplit("/", 1)[1]
-    client = place.server.client()
-    key = f"{place.prefix}/{name}"
-    data = client.get_object(Bucket=place.bucket, Key=key)["Body"].read()
-    body = client.get_object(Bucket=place.bucket, Key=key + ".manifest.json")["Body"].read()
-    return name, data, json.loads(body)
-
-
-def plant(place: S3Place, name: str, data: bytes, manifest: dict[str, Any]) -> None:
-    client = place.server.client()
-    client.put_object(Bucket=place.bucket, Key=f"{place.prefix}/{name}", Body=data)
-    client.put_object(
-        Bucket=place.bucket,
-        Key=f"{place.prefix}/{name}.manifest.json",
-        Body=json.dumps(dict(manifest, sha256=hashlib.sha256(data).hexdigest(), size=len(data))),
-    )
 
 
 def test_keep_never_deletes_another_servers_backup_of_the_same_name(
